@@ -1,0 +1,48 @@
+"""hepprob: high-energy-physics likelihoods on NumPyro and JAX.
+
+What to use when:
+
+* ``hepprob.param`` declares a free parameter inside a NumPyro model function.
+* ``hepprob.fit`` finds the maximum-likelihood point (Hesse, Minos, profiles);
+  ``hepprob.toys`` generates and fits pseudo-experiments; ``hepprob.infer`` has
+  CLs, limits and the pyhf-compatible API.
+* ``hepprob.mcmc`` samples the same model with NUTS into ArviZ ``InferenceData``.
+* ``hepprob.dist`` (= ``hepprob.distributions``) holds the HEP shapes;
+  ``hepprob.histfactory`` reads pyhf JSON workspaces.
+
+Importing hepprob switches JAX to float64 (``jax_enable_x64``): likelihood fits
+need it, and every array hepprob makes is float64.
+"""
+
+from __future__ import annotations
+
+import jax
+
+# Likelihood fits need double precision: switch it on once, at import.
+jax.config.update("jax_enable_x64", True)
+
+from hepprob import distributions  # noqa: E402
+from hepprob import distributions as dist  # noqa: E402
+from hepprob import errors, histfactory, infer  # noqa: E402
+from hepprob.bayes import mcmc  # noqa: E402
+from hepprob.infer import fit, toys  # noqa: E402
+from hepprob.model import param  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "dist",
+    "distributions",
+    "errors",
+    "fit",
+    "histfactory",
+    "infer",
+    "mcmc",
+    "param",
+    "toys",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,3 @@
+"""HistFactory models: pyhf JSON workspaces (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,310 @@
+"""Free parameters, and reading one NumPyro model function two ways.
+
+A hepprob model is a plain NumPyro model function. Free parameters are declared
+with :func:`param`; data enter through ``numpyro.sample(name, dist, obs=data)``
+and ``numpyro.factor``. The same function is read
+
+* frequentist-wise by :class:`ModelStructure` and :func:`log_likelihood`: the
+  ``param`` sites are the free parameters (bounded, starting at ``init``) and the
+  objective is the log-likelihood of the observed sites only (priors ignored);
+* Bayesian-wise by NumPyro itself: each ``param`` site is a latent sample site
+  whose distribution is its prior, so ``numpyro.infer.NUTS(model)`` samples the
+  full joint density.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as npd
+from numpyro import handlers
+from numpyro.distributions import constraints
+
+from hepprob._typing import Array, ArrayLike
+from hepprob.errors import ModelError, ParameterError
+
+__all__ = [
+    "ModelStructure",
+    "ParamInfo",
+    "default_prior",
+    "log_likelihood",
+    "param",
+    "trace_model",
+]
+
+# key under which param() stores its ParamInfo in a site's ``infer`` dict
+PARAM_KEY = "hepprob_param"
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamInfo:
+    """A free parameter: name, start value and bounds (NumPy arrays of one shape)."""
+
+    name: str
+    init: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the parameter value (``()`` for a scalar)."""
+        return self.init.shape
+
+    @property
+    def size(self) -> int:
+        """Number of scalar entries."""
+        return int(self.init.size)
+
+    @property
+    def flat_names(self) -> list[str]:
+        """Names of the scalar entries: ``name`` or ``name[i]`` (as pyhf)."""
+        if self.shape == ():
+            return [self.name]
+        return [f"{self.name}[{i}]" for i in range(self.size)]
+
+
+def default_prior(
+    lower: ArrayLike, upper: ArrayLike, shape: tuple[int, ...] = ()
+) -> npd.Distribution:
+    """Uniform within finite bounds, improper flat (on the bounded support) otherwise."""
+    lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), shape)
+    hi = np.broadcast_to(np.asarray(upper, dtype=np.float64), shape)
+    if np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
+        base = npd.Uniform(jnp.asarray(lo), jnp.asarray(hi))
+        return base.to_event(len(shape)) if shape else base
+    if np.all(np.isfinite(lo)):
+        support = constraints.greater_than(jnp.asarray(lo))
+    elif np.all(np.isfinite(hi)):
+        support = constraints.less_than(jnp.asarray(hi))
+    elif np.any(np.isfinite(lo)) or np.any(np.isfinite(hi)):
+        msg = "default prior: give each entry of a vector parameter finite bounds, or none"
+        raise ParameterError(msg)
+    else:
+        support = constraints.real
+    return npd.ImproperUniform(support, batch_shape=(), event_shape=shape)
+
+
+def _param_info(
+    name: str, init: ArrayLike, lower: ArrayLike | None, upper: ArrayLike | None
+) -> ParamInfo:
+    """Check and freeze the arguments of :func:`param` (before any tracing)."""
+    if not isinstance(name, str) or not name:
+        msg = f"param: name must be a non-empty string, got {name!r}"
+        raise ParameterError(msg)
+    if isinstance(init, jax.core.Tracer):
+        msg = f"param {name!r}: init must be a concrete number or array, not a traced value"
+        raise ParameterError(msg)
+    init_arr = np.asarray(init, dtype=np.float64)
+    lo = np.broadcast_to(
+        np.asarray(-np.inf if lower is None else lower, dtype=np.float64), init_arr.shape
+    )
+    hi = np.broadcast_to(
+        np.asarray(np.inf if upper is None else upper, dtype=np.float64), init_arr.shape
+    )
+    if not np.all(np.isfinite(init_arr)):
+        msg = f"param {name!r}: init must be finite, got {init_arr}"
+        raise ParameterError(msg)
+    if np.any(np.isnan(lo)) or np.any(np.isnan(hi)) or np.any(lo >= hi):
+        msg = f"param {name!r}: need lower < upper, got lower={lower}, upper={upper}"
+        raise ParameterError(msg)
+    if np.any(init_arr < lo) or np.any(init_arr > hi):
+        msg = (
+            f"param {name!r}: init={init_arr} is outside its bounds "
+            f"[{lower}, {upper}]"
+        )
+        raise ParameterError(msg)
+    return ParamInfo(name, init_arr, np.array(lo), np.array(hi))
+
+
+def param(
+    name: str,
+    init: ArrayLike,
+    lower: ArrayLike | None = None,
+    upper: ArrayLike | None = None,
+    prior: npd.Distribution | None = None,
+) -> Array:
+    """Declare a free parameter inside a model function and return its value.
+
+    Args:
+        name: unique site name; parameters are shared across channels by name.
+        init: start value of fits (a scalar, or an array for a vector parameter).
+        lower: lower bound (``None``: unbounded), broadcast to ``init``'s shape.
+        upper: upper bound (``None``: unbounded).
+        prior: NumPyro distribution used by MCMC. Default: uniform within finite
+            bounds, improper flat otherwise. Fits ignore it.
+
+    Returns:
+        The parameter value: the fitted value in frequentist use, a posterior draw
+        under MCMC.
+
+    Raises:
+        ParameterError: empty name, ``lower >= upper`` or ``init`` outside bounds.
+
+    Example:
+        >>> import numpyro, hepprob
+        >>> def model(x):
+        ...     mu = hepprob.param("mu", 0.0, -5, 5)
+        ...     numpyro.sample("x", numpyro.distributions.Normal(mu, 1.0), obs=x)
+    """
+    info = _param_info(name, init, lower, upper)
+    if prior is None:
+        prior = default_prior(info.lower, info.upper, info.shape)
+    return numpyro.sample(name, prior, infer={PARAM_KEY: info})
+
+
+def trace_model(
+    model: Callable[..., Any],
+    values: Mapping[str, ArrayLike] | None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run ``model`` with the ``param`` sites set to ``values`` (init where absent).
+
+    Returns the NumPyro trace. Unobserved sites that are not ``param`` sites raise
+    :class:`ModelError`: a frequentist reading has no meaning for them.
+    """
+    values = dict(values or {})
+
+    def set_value(site: dict[str, Any]) -> Any:
+        info = (site.get("infer") or {}).get(PARAM_KEY)
+        if info is None:
+            msg = (
+                f"model site {site['name']!r} is neither a hepprob.param nor observed "
+                "(give it obs=... or declare it with hepprob.param)"
+            )
+            raise ModelError(msg)
+        if info.name in values:
+            return jnp.asarray(values[info.name], dtype=jnp.float64)
+        return jnp.asarray(info.init)
+
+    substituted = handlers.substitute(model, substitute_fn=set_value)
+    seeded = handlers.seed(substituted, rng_seed=0)
+    return handlers.trace(seeded).get_trace(*args, **dict(kwargs or {}))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelStructure:
+    """The free parameters and observed sites of a model, and its flat layout.
+
+    Fits work on one flat float64 vector; :meth:`unflatten` and :meth:`flatten`
+    map between it and ``{name: value}``.
+    """
+
+    params: tuple[ParamInfo, ...]
+    observed: tuple[str, ...]
+
+    @classmethod
+    def from_model(
+        cls, model: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> ModelStructure:
+        """Trace ``model(*args, **kwargs)`` once at the start values and read it."""
+        tr = trace_model(model, None, args, kwargs)
+        params, observed = [], []
+        for name, site in tr.items():
+            if site["type"] != "sample":
+                continue
+            info = (site.get("infer") or {}).get(PARAM_KEY)
+            if info is not None:
+                params.append(info)
+            elif site["is_observed"]:
+                observed.append(name)
+        if not observed:
+            msg = "model has no observed site: give data with numpyro.sample(..., obs=data)"
+            raise ModelError(msg)
+        return cls(tuple(params), tuple(observed))
+
+    @property
+    def names(self) -> list[str]:
+        """Parameter names, in model order."""
+        return [p.name for p in self.params]
+
+    @property
+    def par_names(self) -> list[str]:
+        """Names of the flat vector's entries (``name[i]`` for vector parameters)."""
+        return [n for p in self.params for n in p.flat_names]
+
+    @property
+    def size(self) -> int:
+        """Length of the flat parameter vector."""
+        return sum(p.size for p in self.params)
+
+    @property
+    def init(self) -> np.ndarray:
+        """Flat start vector."""
+        return self._concat("init")
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Flat lower bounds (``-inf`` where unbounded)."""
+        return self._concat("lower")
+
+    @property
+    def upper(self) -> np.ndarray:
+        """Flat upper bounds (``+inf`` where unbounded)."""
+        return self._concat("upper")
+
+    def _concat(self, field: str) -> np.ndarray:
+        parts = [np.ravel(getattr(p, field)) for p in self.params]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def unflatten(self, vector: ArrayLike) -> dict[str, Array]:
+        """Split a flat vector (or a batch ``(..., size)``) into ``{name: value}``."""
+        vector = jnp.asarray(vector)
+        out, start = {}, 0
+        for p in self.params:
+            piece = vector[..., start : start + p.size]
+            out[p.name] = piece.reshape((*vector.shape[:-1], *p.shape))
+            start += p.size
+        return out
+
+    def flatten(self, values: Mapping[str, ArrayLike]) -> Array:
+        """Join ``{name: value}`` into a flat vector; missing names take ``init``."""
+        unknown = set(values) - set(self.names)
+        if unknown:
+            msg = f"unknown parameter name(s) {sorted(unknown)}; model has {self.names}"
+            raise ParameterError(msg)
+        parts = [
+            jnp.ravel(jnp.asarray(values.get(p.name, p.init), dtype=jnp.float64))
+            for p in self.params
+        ]
+        return jnp.concatenate(parts) if parts else jnp.zeros(0)
+
+    def index(self, name: str) -> int:
+        """Position of a scalar parameter (or flat entry ``name[i]``) in the vector."""
+        try:
+            return self.par_names.index(name)
+        except ValueError:
+            msg = f"unknown parameter {name!r}; model has {self.par_names}"
+            raise ParameterError(msg) from None
+
+
+def log_likelihood(
+    model: Callable[..., Any],
+    structure: ModelStructure,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+) -> Callable[[Array], Array]:
+    """The log-likelihood of the observed sites as a function of the flat vector.
+
+    Priors of ``param`` sites are ignored; ``numpyro.factor`` terms count (they are
+    observed sites). The returned function is pure: jit, grad and vmap it freely.
+    """
+
+    def loglike(vector: Array) -> Array:
+        tr = trace_model(model, structure.unflatten(vector), args, kwargs)
+        total = jnp.zeros((), dtype=jnp.float64)
+        for name in structure.observed:
+            site = tr[name]
+            lp = site["fn"].log_prob(site["value"])
+            if site.get("scale") is not None:
+                lp = site["scale"] * lp
+            total = total + jnp.sum(lp)
+        return total
+
+    return loglike
