@@ -1,13 +1,42 @@
-"""Frequentist inference (being written)."""
+"""Frequentist inference for any hepprob model.
+
+What to use when:
+
+* :func:`fit` — maximum likelihood for a NumPyro model with ``hepprob.param``
+  sites: values, Hesse errors, ``minos()``, ``profile()``.
+* :func:`nll` — the jitted negative log-likelihood of a model as a function of a
+  flat parameter vector, for external minimisers (iminuit).
+* :func:`hypotest`, :func:`upper_limit`, :func:`discovery` and :mod:`mle` — the
+  pyhf-compatible API for HistFactory models; :func:`hypotest_model` for generic
+  models.
+* :func:`toys` — generate and fit pseudo-experiments, vectorised.
+"""
 
 from __future__ import annotations
 
-__all__ = ["fit", "toys"]
+from hepprob.infer import mle, test_statistics
+from hepprob.infer.fit import fit, nll
+from hepprob.infer.hypotest import hypotest, hypotest_model
+from hepprob.infer.limits import discovery, upper_limit
+from hepprob.infer.minimize import MinimizeResult, minimize
+from hepprob.infer.result import FitResult
+from hepprob.infer.toys import toys
+
+__all__ = [
+    "FitResult",
+    "MinimizeResult",
+    "discovery",
+    "fit",
+    "hypotest",
+    "hypotest_model",
+    "minimize",
+    "mle",
+    "nll",
+    "test_statistics",
+    "toys",
+    "upper_limit",
+]
 
 
-def fit(*args, **kwargs):  # placeholder until infer/fit.py lands
-    raise NotImplementedError
-
-
-def toys(*args, **kwargs):  # placeholder until infer/toys.py lands
-    raise NotImplementedError
+def __dir__() -> list[str]:
+    return __all__
