@@ -21,12 +21,16 @@ import jax
 # Likelihood fits need double precision: switch it on once, at import.
 jax.config.update("jax_enable_x64", True)
 
-from hepprob import distributions  # noqa: E402
-from hepprob import distributions as dist  # noqa: E402
-from hepprob import errors, histfactory, infer  # noqa: E402
-from hepprob.bayes import mcmc  # noqa: E402
-from hepprob.infer import fit, toys  # noqa: E402
-from hepprob.model import param  # noqa: E402
+from hepprob import (
+    distributions,
+    errors,
+    histfactory,
+    infer,
+)
+from hepprob import distributions as dist
+from hepprob.bayes import mcmc
+from hepprob.infer import fit, toys
+from hepprob.model import param
 
 __version__ = "0.1.0"
 

@@ -102,7 +102,8 @@ def _param_info(
         raise ParameterError(msg)
     init_arr = np.asarray(init, dtype=np.float64)
     lo = np.broadcast_to(
-        np.asarray(-np.inf if lower is None else lower, dtype=np.float64), init_arr.shape
+        np.asarray(-np.inf if lower is None else lower, dtype=np.float64),
+        init_arr.shape,
     )
     hi = np.broadcast_to(
         np.asarray(np.inf if upper is None else upper, dtype=np.float64), init_arr.shape
@@ -115,8 +116,7 @@ def _param_info(
         raise ParameterError(msg)
     if np.any(init_arr < lo) or np.any(init_arr > hi):
         msg = (
-            f"param {name!r}: init={init_arr} is outside its bounds "
-            f"[{lower}, {upper}]"
+            f"param {name!r}: init={init_arr} is outside its bounds [{lower}, {upper}]"
         )
         raise ParameterError(msg)
     return ParamInfo(name, init_arr, np.array(lo), np.array(hi))
