@@ -19,25 +19,13 @@ from typing import Any
 import click
 import numpy as np
 
+from hepprob.io.jsonio import load_json, to_jsonable
+
 __all__ = ["cli", "main"]
 
 
-def _jsonable(obj: Any) -> Any:
-    """Turn NumPy/JAX scalars and arrays (nested in dicts/lists) into plain JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "shape") and hasattr(obj, "dtype"):
-        arr = np.asarray(obj)
-        return arr.item() if arr.ndim == 0 else arr.tolist()
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        return obj.item()
-    return obj
-
-
 def _emit(payload: Any, output_file: str | None = None) -> None:
-    text = json.dumps(_jsonable(payload), indent=2, sort_keys=False)
+    text = json.dumps(to_jsonable(payload), indent=2)
     if output_file:
         pathlib.Path(output_file).write_text(text + "\n")
     else:
@@ -65,29 +53,14 @@ def _one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _load_json(path: str) -> dict[str, Any]:
-    from hepprob.errors import SpecError
-
-    try:
-        text = pathlib.Path(path).read_text()
-    except OSError as err:
-        msg = f"cannot read {path}: {err.strerror}"
-        raise SpecError(msg) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        msg = f"{path} is not valid JSON ({err.msg}, line {err.lineno})"
-        raise SpecError(msg) from None
-
-
 def _workspace_model(
     workspace: str, patches: tuple[str, ...], measurement: str | None
 ) -> tuple[Any, Any, Any]:
     """Read a workspace file, apply JSON patches, and build model + data."""
     from hepprob.histfactory import Workspace
 
-    ws = Workspace(_load_json(workspace))
-    patch_docs = [_load_json(p) for p in patches]
+    ws = Workspace(load_json(workspace))
+    patch_docs = [load_json(p) for p in patches]
     model = ws.model(patches=patch_docs or None, measurement_name=measurement)
     data = ws.data(model)
     return ws, model, data
@@ -319,7 +292,7 @@ def patchset_inspect(patchset_file: str) -> None:
     """List the patches of a patchset with their labels and values."""
     from hepprob.histfactory import PatchSet
 
-    _emit(PatchSet(_load_json(patchset_file)).inspect())
+    _emit(PatchSet(load_json(patchset_file)).inspect())
 
 
 @patchset.command("apply")
@@ -334,8 +307,8 @@ def patchset_apply(
     """Apply one patch of a patchset to a background-only workspace."""
     from hepprob.histfactory import PatchSet, Workspace
 
-    ws = Workspace(_load_json(background_only))
-    patched = PatchSet(_load_json(patchset_file)).apply(ws, name)
+    ws = Workspace(load_json(background_only))
+    patched = PatchSet(load_json(patchset_file)).apply(ws, name)
     _emit(
         patched.to_dict() if hasattr(patched, "to_dict") else dict(patched), output_file
     )

@@ -1,0 +1,31 @@
+"""Data in and out: ROOT files (uproot), histograms, pandas, JSON.
+
+What to use when:
+
+* :func:`read_tree` — TTree branches as NumPy arrays, for unbinned fits.
+* :func:`read_hist` — a ROOT TH1 as ``(counts, edges, variances)``, for templates.
+* :func:`from_hist` — a ``hist``/boost-histogram (or anything with the UHI
+  ``values()``/``axes`` protocol) as ``(counts, edges, variances)``.
+* :func:`from_frame` — DataFrame columns as arrays (NaN rows refused).
+* :func:`save_json` / :func:`load_json` — workspaces and results as JSON.
+
+uproot is imported lazily (``pip install "hepprob[io]"``).
+"""
+
+from __future__ import annotations
+
+from hepprob.io.arrays import from_frame, from_hist, read_hist, read_tree
+from hepprob.io.jsonio import load_json, save_json
+
+__all__ = [
+    "from_frame",
+    "from_hist",
+    "load_json",
+    "read_hist",
+    "read_tree",
+    "save_json",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
