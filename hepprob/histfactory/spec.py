@@ -78,7 +78,7 @@ def format_path(parts: Iterable[str | int]) -> str:
     return out or "<root>"
 
 
-def validate_workspace(spec: Any) -> None:
+def validate_workspace(spec: Any, *, require_poi: bool = True) -> None:
     """Check a complete workspace (channels, observations, measurements, version).
 
     Beyond the JSON Schema it checks: unique channel, sample, observation and
@@ -86,7 +86,9 @@ def validate_workspace(spec: Any) -> None:
     each channel; per-bin modifier data of the right length; finite yields;
     non-negative, finite observations; one observation per channel; parameters
     shared by several modifiers of compatible types; each measurement's POI
-    defined by some modifier and its parameter settings consistent.
+    defined by some modifier (unless ``require_poi`` is false: background-only
+    workspaces of patchsets get their POI from a patch) and its parameter
+    settings consistent.
 
     Raises:
         SpecError: naming the JSON path at fault and what is wrong.
@@ -100,7 +102,7 @@ def validate_workspace(spec: Any) -> None:
     for i, meas in enumerate(spec["measurements"]):
         path = f"measurements[{i}].config"
         poi = meas["config"]["poi"]
-        if poi not in params:
+        if require_poi and poi not in params:
             msg = (
                 f"poi {poi!r} of measurement {meas['name']!r} is not defined by any "
                 f"modifier; defined parameters: {_short(sorted(params))}"
