@@ -1,0 +1,240 @@
+"""Asymptotic distributions of profile-likelihood test statistics, Asimov data, CLs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import log_ndtr, ndtr
+
+from hepprob._typing import Array, ArrayLike
+from hepprob.errors import ParameterError
+
+__all__ = [
+    "EXPECTED_NSIGMA",
+    "AsimovStage",
+    "asimov_stage",
+    "log_cls",
+    "mu_stage",
+    "TEST_STATS",
+    "asymptotic_pvalues",
+    "expected_pvalues",
+    "generate_asimov_data",
+    "sqrt_teststat_to_t",
+]
+
+# The test statistics understood by the asymptotic calculator (pyhf's names).
+TEST_STATS = ("q0", "q", "qtilde")
+
+# Points of the expected band, in the order pyhf 0.7 returns them: the first entry
+# is the lowest expected CLs (the "-2 sigma" edge of the Brazil band).
+EXPECTED_NSIGMA = (2.0, 1.0, 0.0, -1.0, -2.0)
+
+
+def sqrt_teststat_to_t(
+    sqrtq: ArrayLike, sqrtq_asimov: ArrayLike, test_stat: str
+) -> Array:
+    r"""Map :math:`\sqrt{q}` and :math:`\sqrt{q_A}` to a standard-normal variable.
+
+    For :math:`q_\mu` and :math:`q_0` (Cowan et al., Eur. Phys. J. C 71 (2011) 1554,
+    arXiv:1007.1727, eqs. (53) and (56)) :math:`t = \sqrt{q} - \sqrt{q_A}`. For
+    :math:`\tilde q_\mu` the distribution has two branches (eq. (65)):
+
+    .. math::
+        t = \begin{cases} \sqrt{\tilde q} - \sqrt{q_A}, &
+        \tilde q \le q_A \\ (\tilde q - q_A) / (2\sqrt{q_A}), & \tilde q > q_A
+        \end{cases}
+
+    Under the background-only hypothesis :math:`t` is standard normal; under the
+    tested signal hypothesis :math:`t + \sqrt{q_A}` is. This is the convention of
+    pyhf 0.7's ``AsymptoticCalculator``, so p-values agree with it exactly.
+
+    Args:
+        sqrtq: square root of the observed test statistic.
+        sqrtq_asimov: square root of the test statistic on the Asimov dataset.
+        test_stat: ``"q0"``, ``"q"`` or ``"qtilde"``.
+    """
+    _check_test_stat(test_stat)
+    sqrtq = jnp.asarray(sqrtq, dtype=jnp.float64)
+    sqrtq_asimov = jnp.asarray(sqrtq_asimov, dtype=jnp.float64)
+    t_low = sqrtq - sqrtq_asimov
+    if test_stat != "qtilde":
+        return t_low
+    # second branch only where sqrtq > sqrtq_asimov >= 0, so the divisor is safe
+    upper_branch = sqrtq > sqrtq_asimov
+    safe_den = jnp.where(upper_branch, 2.0 * sqrtq_asimov, 1.0)
+    t_high = (sqrtq**2 - sqrtq_asimov**2) / safe_den
+    return jnp.where(upper_branch, t_high, t_low)
+
+
+def asymptotic_pvalues(
+    sqrtq: ArrayLike, sqrtq_asimov: ArrayLike, test_stat: str = "qtilde"
+) -> tuple[Array, Array, Array]:
+    r"""Observed tail probabilities :math:`(\mathrm{CL}_{s+b}, \mathrm{CL}_b, \mathrm{CL}_s)`.
+
+    With :math:`t` from :func:`sqrt_teststat_to_t`,
+
+    .. math::
+        \mathrm{CL}_{s+b} = \Phi(-(t + \sqrt{q_A})), \quad
+        \mathrm{CL}_b = \Phi(-t), \quad
+        \mathrm{CL}_s = \mathrm{CL}_{s+b} / \mathrm{CL}_b,
+
+    which are eqs. (59) and (66) of arXiv:1007.1727 for :math:`q_\mu` and
+    :math:`\tilde q_\mu`; for :math:`q_0`, :math:`\mathrm{CL}_{s+b}` is the discovery
+    p-value :math:`p_0 = 1 - \Phi(\sqrt{q_0})` (eq. (53)). Broadcasts.
+    """
+    t = sqrt_teststat_to_t(sqrtq, sqrtq_asimov, test_stat)
+    sqrtq_asimov = jnp.asarray(sqrtq_asimov, dtype=jnp.float64)
+    clsb = ndtr(-(t + sqrtq_asimov))
+    clb = ndtr(-t)
+    return clsb, clb, clsb / clb
+
+
+def expected_pvalues(sqrtq_asimov: ArrayLike) -> tuple[Array, Array, Array]:
+    r"""Expected :math:`(\mathrm{CL}_{s+b}, \mathrm{CL}_b, \mathrm{CL}_s)` at the band points.
+
+    The median and :math:`\pm1, \pm2\sigma` expectations under the background
+    hypothesis take :math:`t = N` for :math:`N` in :data:`EXPECTED_NSIGMA`
+    (arXiv:1007.1727, eq. (89) and Sec. 4.3), giving
+    :math:`\mathrm{CL}_s = \Phi(-(N + \sqrt{q_A})) / \Phi(-N)`.
+
+    Returns:
+        Three arrays of shape ``(*batch, 5)``, ordered as :data:`EXPECTED_NSIGMA`.
+    """
+    sqrtq_asimov = jnp.asarray(sqrtq_asimov, dtype=jnp.float64)[..., None]
+    n = jnp.asarray(EXPECTED_NSIGMA, dtype=jnp.float64)
+    clsb = ndtr(-(n + sqrtq_asimov))
+    clb = jnp.broadcast_to(ndtr(-n), clsb.shape)
+    return clsb, clb, clsb / clb
+
+
+def generate_asimov_data(
+    asimov_mu: float,
+    data: ArrayLike,
+    model: Any,
+    init_pars: Sequence[float] | None = None,
+    par_bounds: Sequence[Sequence[float]] | None = None,
+    fixed_params: Sequence[bool] | None = None,
+    return_fitted_pars: bool = False,
+) -> Array | tuple[Array, Array]:
+    r"""The Asimov dataset of a HistFactory model at POI value ``asimov_mu``.
+
+    The nuisance parameters are profiled on the observed data with the POI fixed
+    to ``asimov_mu``, and the expected main and auxiliary data at that point form
+    the Asimov dataset (arXiv:1007.1727, Sec. 3.2; the construction of pyhf 0.7).
+
+    Args:
+        asimov_mu: POI value of the Asimov hypothesis (0 for limits, 1 for q0).
+        data: observed main + auxiliary data.
+        model: a HistFactory ``Model``.
+        init_pars, par_bounds, fixed_params: as :func:`hepprob.infer.mle.fit`.
+        return_fitted_pars: also return the profiled parameters.
+    """
+    from hepprob.infer import mle
+
+    pars = mle.fixed_poi_fit(
+        asimov_mu, data, model, init_pars, par_bounds, fixed_params
+    )
+    asimov = jnp.asarray(model.expected_data(pars), dtype=jnp.float64)
+    if return_fitted_pars:
+        return asimov, pars
+    return asimov
+
+
+class AsimovStage(NamedTuple):
+    """The POI-independent fits of an asymptotic test (one per dataset and model)."""
+
+    free_data: Array  # best fit to the data, (npars,)
+    twice_nll_data: Array  # its -2 ln L
+    asimov_pars: Array  # fixed-POI fit defining the Asimov dataset
+    asimov_data: Array  # expected main + aux data there
+    free_asimov: Array  # best fit to the Asimov dataset
+    twice_nll_asimov: Array
+    converged: Array  # (3,) flags of the three fits
+
+
+def asimov_stage(
+    eng: Any,
+    test_stat: str,
+    data: Array,
+    init: Array,
+    lower: Array,
+    upper: Array,
+    fixed: Array,
+) -> AsimovStage:
+    """Free fit to data, Asimov dataset and free fit to it (traceable).
+
+    The Asimov POI is 0 for ``q``/``qtilde`` and 1 for ``q0``, as in pyhf.
+    """
+    from hepprob.infer.test_statistics import profile_fits
+
+    asimov_mu = jnp.array([1.0 if test_stat == "q0" else 0.0])
+    xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, asimov_mu)
+    asimov = eng.expected(xs[1])
+    xa, fa, oka = eng.fit_core(asimov, init, lower, upper, fixed)
+    return AsimovStage(
+        xs[0], fs[0], xs[1], asimov, xa, fa, jnp.concatenate([ok, oka[None]])
+    )
+
+
+def mu_stage(
+    eng: Any,
+    test_stat: str,
+    stage: AsimovStage,
+    data: Array,
+    init: Array,
+    lower: Array,
+    upper: Array,
+    fixed: Array,
+    mus_data: Array,
+    mus_asimov: Array,
+) -> tuple[Array, Array, Array, Array]:
+    r"""Fixed-POI fits at ``mus_data`` (to data) and ``mus_asimov`` (to Asimov).
+
+    All fits are one vmapped batch. Returns :math:`\sqrt{q}` at ``mus_data``,
+    :math:`\sqrt{q_A}` at ``mus_asimov``, the fixed-fit parameters (data rows
+    first) and their convergence flags.
+    """
+    from hepprob.infer.test_statistics import fixed_rows, stat_from_fits
+
+    poi = eng.poi_index()
+    name = {"q": "qmu", "qtilde": "qmu_tilde", "q0": "q0"}[test_stat]
+    n_d = mus_data.shape[0]
+    mus = jnp.concatenate([mus_data, mus_asimov])
+    rows = fixed_rows(init, lower, upper, fixed, poi, mus)
+    n_a = mus_asimov.shape[0]
+    datasets = jnp.concatenate(
+        [jnp.tile(data, (n_d, 1)), jnp.tile(stage.asimov_data, (n_a, 1))]
+    )
+    xs, fs, ok = jax.vmap(eng.fit_core)(datasets, *rows)
+    q = stat_from_fits(
+        name, fs[:n_d], stage.twice_nll_data, stage.free_data[poi], mus_data
+    )
+    q_a = stat_from_fits(
+        name, fs[n_d:], stage.twice_nll_asimov, stage.free_asimov[poi], mus_asimov
+    )
+    return _clip_sqrt(q), _clip_sqrt(q_a), xs, ok
+
+
+def log_cls(sqrtq: Array, sqrtq_asimov: Array, test_stat: str) -> Array:
+    r""":math:`\ln \mathrm{CL}_s` from the same formulas as :func:`asymptotic_pvalues`.
+
+    Computed with ``log_ndtr``, so it stays finite far in the tails (limit search).
+    """
+    t = sqrt_teststat_to_t(sqrtq, sqrtq_asimov, test_stat)
+    return log_ndtr(-(t + sqrtq_asimov)) - log_ndtr(-t)
+
+
+def _check_test_stat(test_stat: str) -> None:
+    if test_stat not in TEST_STATS:
+        msg = f"test_stat must be one of {TEST_STATS}, got {test_stat!r}"
+        raise ParameterError(msg)
+
+
+def _clip_sqrt(q: Array) -> Array:
+    """``sqrt(max(q, 0))`` with a finite gradient at zero."""
+    q = jnp.maximum(q, 0.0)
+    safe = jnp.where(q > 0.0, q, 1.0)
+    return jnp.where(q > 0.0, jnp.sqrt(safe), 0.0)
