@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hepprob._typing import Array, ArrayLike
-from hepprob.errors import ParameterError
+from hepprob.errors import FitError, HepprobWarning, ParameterError
 from hepprob.infer import asymptotics, mle
 from hepprob.infer.test_statistics import check_poi_bound, check_poi_free
 
@@ -148,22 +151,76 @@ def hypotest_model(
     poi_value: float,
     test_stat: str = "qtilde",
     calctype: str = "asymptotic",
+    init: Mapping[str, ArrayLike] | None = None,
+    fixed: Mapping[str, ArrayLike] | Sequence[str] | None = None,
+    asimov_args: Sequence[Any] | None = None,
+    asimov_kwargs: Mapping[str, Any] | None = None,
+    asimov_poi: float | None = None,
+    return_tail_probs: bool = False,
+    return_expected: bool = False,
+    return_expected_set: bool = False,
     **kwargs: Any,
 ) -> Any:
-    """Asymptotic CLs for any NumPyro model with ``hepprob.param`` sites.
+    r"""Asymptotic CLs (or :math:`p_0`) for any NumPyro model with ``hepprob.param`` sites.
 
-    See :mod:`hepprob.infer._generic` for the method.
+    The observed test statistic comes from a free and a fixed-POI fit of
+    ``model(*args, **kwargs)`` (both in one vmapped, compiled program). Its
+    asymptotic distribution needs :math:`\sqrt{q_{\mu,A}}`, the statistic on an
+    Asimov dataset, which a generic model cannot build by itself. Two choices:
+
+    * default (Hessian): :math:`\sqrt{q_{\mu,A}} = |\mu - \mu'|/\sigma` with
+      :math:`\sigma^2 = (H^{-1})_{\mu\mu}`, :math:`H` the exact Hessian of the
+      NLL at the best fit to the observed data (Wald's approximation,
+      arXiv:1007.1727, eqs. (17)-(18) and (29)-(32)). :math:`\mu'` is
+      ``asimov_poi``: 0 by default for ``"q"``/``"qtilde"``, and the observed
+      best fit :math:`\hat\mu` by default for ``"q0"`` (the significance expected
+      for a signal as large as the one seen).
+    * ``asimov_args`` / ``asimov_kwargs``: the model arguments of an Asimov
+      dataset you built (e.g. expected counts, or weighted events); then
+      :math:`q_{\mu,A}` is computed by fitting it, exactly as for HistFactory.
+
+    Args:
+        model: a NumPyro model function.
+        *args: the model's arguments (the observed data).
+        poi: name of the parameter of interest (a scalar ``hepprob.param``).
+        poi_value: tested POI value (0 for ``"q0"``).
+        test_stat: ``"qtilde"`` (POI lower bound 0), ``"q"`` or ``"q0"``.
+        calctype: ``"asymptotic"`` (the only one here; toys: :func:`hepprob.toys`).
+        init: fit start values by name.
+        fixed: parameters held fixed: names (at their init) or ``{name: value}``.
+        asimov_args, asimov_kwargs: an Asimov dataset (see above).
+        asimov_poi: :math:`\mu'` of the Hessian method.
+        return_tail_probs, return_expected, return_expected_set: as
+            :func:`hypotest`, with the same return layout.
+        **kwargs: the model's keyword arguments.
+
+    Raises:
+        ParameterError: unknown POI or option, a fixed POI, ``poi_value``
+            outside the POI's bounds.
     """
-    from hepprob.infer import _generic
-
-    return _generic.hypotest_model(
+    if _check_calctype(calctype) != "asymptotic":
+        msg = (
+            "hypotest_model: calctype must be 'asymptotic' (use hepprob.toys for toys)"
+        )
+        raise ParameterError(msg)
+    asymptotics._check_test_stat(test_stat)
+    sqrtq, sqrtq_a = _model_sqrt_stats(
         model,
-        *args,
-        poi=poi,
-        poi_value=poi_value,
-        test_stat=test_stat,
-        calctype=calctype,
-        **kwargs,
+        args,
+        kwargs,
+        poi,
+        poi_value,
+        test_stat,
+        init,
+        fixed,
+        asimov_args,
+        asimov_kwargs,
+        asimov_poi,
+    )
+    obs = asymptotics.asymptotic_pvalues(sqrtq, sqrtq_a, test_stat)
+    exp = asymptotics.expected_pvalues(sqrtq_a)
+    return assemble(
+        test_stat, obs, exp, return_tail_probs, return_expected, return_expected_set
     )
 
 
@@ -197,3 +254,169 @@ def _build_asymptotic(test_stat: str) -> Callable[[mle.Engine], Callable[..., An
         return program
 
     return build
+
+
+def _model_sqrt_stats(
+    model: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    poi: str,
+    poi_value: float,
+    test_stat: str,
+    init: Mapping[str, ArrayLike] | None,
+    fixed: Mapping[str, ArrayLike] | Sequence[str] | None,
+    asimov_args: Sequence[Any] | None,
+    asimov_kwargs: Mapping[str, Any] | None,
+    asimov_poi: float | None,
+) -> tuple[Array, Array]:
+    """Observed and Asimov :math:`\\sqrt{q}` of a generic model (see hypotest_model)."""
+    from hepprob.model import ModelStructure
+
+    structure = ModelStructure.from_model(model, *args, **kwargs)
+    k = structure.index(poi)
+    start, mask = _start_and_mask(structure, init, fixed)
+    if mask[k]:
+        msg = f"fixed: the POI {poi!r} is fixed, which makes a profile-likelihood test impossible"
+        raise ParameterError(msg)
+    lower = np.asarray(structure.lower, dtype=np.float64)
+    upper = np.asarray(structure.upper, dtype=np.float64)
+    mu = mle._as_scalar(poi_value, "poi_value")
+    if not lower[k] <= mu <= upper[k]:
+        msg = (
+            f"poi_value: expected a value within the bounds of {poi!r} "
+            f"[{lower[k]}, {upper[k]}], got {mu}"
+        )
+        raise ParameterError(msg)
+    if test_stat == "q0":
+        mu = 0.0
+    _warn_model_bound(test_stat, poi, lower[k])
+    name = {"q": "qmu", "qtilde": "qmu_tilde", "q0": "q0"}[test_stat]
+    rows = _model_rows(start, mask, lower, upper, k, mu)
+    q, muhat, var, ok = jax.jit(
+        _model_program(model, structure, args, kwargs, name, k, mu)
+    )(*rows)
+    mle.warn_unconverged(ok, "hypotest_model")
+    if asimov_args is not None or asimov_kwargs is not None:
+        a_args = tuple(args if asimov_args is None else asimov_args)
+        a_kwargs = dict(kwargs if asimov_kwargs is None else asimov_kwargs)
+        q_a, _, _, ok_a = jax.jit(
+            _model_program(model, structure, a_args, a_kwargs, name, k, mu)
+        )(*rows)
+        mle.warn_unconverged(ok_a, "hypotest_model (Asimov)")
+        sqrtq_a = asymptotics._clip_sqrt(q_a)
+    else:
+        if not float(var) > 0.0:
+            msg = (
+                f"hypotest_model: the NLL Hessian at the best fit gives no positive "
+                f"variance for {poi!r} (got {float(var)}); give an Asimov dataset"
+            )
+            raise FitError(msg)
+        default = float(muhat) if test_stat == "q0" else 0.0
+        mu_prime = (
+            default if asimov_poi is None else mle._as_scalar(asimov_poi, "asimov_poi")
+        )
+        sqrtq_a = jnp.abs(mu - mu_prime) / jnp.sqrt(var)
+    return asymptotics._clip_sqrt(q), sqrtq_a
+
+
+def _start_and_mask(
+    structure: Any,
+    init: Mapping[str, ArrayLike] | None,
+    fixed: Mapping[str, ArrayLike] | Sequence[str] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    values = dict(init or {})
+    names = [] if fixed is None else [fixed] if isinstance(fixed, str) else list(fixed)
+    if isinstance(fixed, Mapping):
+        values.update(fixed)
+    start = np.asarray(structure.flatten(values))
+    mask = np.zeros(structure.size, dtype=bool)
+    for name in names:
+        if name not in structure.names:
+            msg = f"fixed: unknown parameter {name!r}; model has {structure.names}"
+            raise ParameterError(msg)
+        offset = structure.par_names.index(
+            name if name in structure.par_names else f"{name}[0]"
+        )
+        size = next(p.size for p in structure.params if p.name == name)
+        mask[offset : offset + size] = True
+    outside = (start < structure.lower) | (start > structure.upper)
+    if np.any(outside):
+        i = int(np.flatnonzero(outside)[0])
+        msg = (
+            f"init: start value of {structure.par_names[i]!r} is {start[i]}, outside "
+            f"its bounds [{structure.lower[i]}, {structure.upper[i]}]"
+        )
+        raise ParameterError(msg)
+    return start, mask
+
+
+def _model_rows(
+    start: np.ndarray,
+    mask: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    k: int,
+    mu: float,
+) -> tuple[Array, Array, Array, Array]:
+    """Free fit (row 0) and fit with the POI fixed at ``mu`` (row 1)."""
+    inits = np.stack([start, start])
+    inits[1, k] = mu
+    masks = np.stack([mask, mask])
+    masks[1, k] = True
+    lowers, uppers = np.stack([lower, lower]), np.stack([upper, upper])
+    return tuple(jnp.asarray(a) for a in (inits, masks, lowers, uppers))  # type: ignore[return-value]
+
+
+def _model_program(
+    model: Callable[..., Any],
+    structure: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    k: int,
+    mu: float,
+) -> Callable[..., Any]:
+    from hepprob.infer.minimize import minimize
+    from hepprob.infer.test_statistics import stat_from_fits
+    from hepprob.model import log_likelihood
+
+    loglike = log_likelihood(model, structure, args, kwargs)
+
+    def objective(vec: Array) -> Array:
+        return -2.0 * loglike(vec)
+
+    def one(x0: Array, mask: Array, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
+        res = minimize(
+            objective,
+            x0,
+            lo,
+            hi,
+            fixed=mask,
+            tol=mle.FIT_TOL,
+            max_iter=mle.FIT_MAX_ITER,
+        )
+        x = jnp.where(mask, x0, res.x)
+        return x, objective(x), jnp.asarray(res.converged, dtype=bool)
+
+    def program(inits, masks, lowers, uppers):  # type: ignore[no-untyped-def]
+        xs, fs, ok = jax.vmap(one)(inits, masks, lowers, uppers)
+        q = stat_from_fits(name, fs[1], fs[0], xs[0, k], jnp.asarray(mu))
+        free = ~masks[0]
+        hess = 0.5 * jax.hessian(objective)(xs[0])
+        eye = jnp.eye(hess.shape[0], dtype=hess.dtype)
+        cov = jnp.linalg.inv(jnp.where(free[:, None] & free[None, :], hess, eye))
+        return q, xs[0, k], cov[k, k], ok
+
+    return program
+
+
+def _warn_model_bound(test_stat: str, poi: str, low: float) -> None:
+    if test_stat == "qtilde" and low != 0.0:
+        msg = (
+            f"qmu_tilde needs the lower bound of {poi!r} at 0, got {low}: "
+            "use test_stat='q'"
+        )
+        warnings.warn(msg, HepprobWarning, stacklevel=4)
+    elif test_stat == "q" and low == 0.0:
+        msg = f"qmu with {poi!r} bounded at zero: use test_stat='qtilde'"
+        warnings.warn(msg, HepprobWarning, stacklevel=4)
