@@ -89,7 +89,9 @@ def asymptotic_pvalues(
     sqrtq_asimov = jnp.asarray(sqrtq_asimov, dtype=jnp.float64)
     clsb = ndtr(-(t + sqrtq_asimov))
     clb = ndtr(-t)
-    return clsb, clb, clsb / clb
+    # the ratio in log space stays finite where both tails underflow
+    cls = jnp.exp(log_ndtr(-(t + sqrtq_asimov)) - log_ndtr(-t))
+    return clsb, clb, cls
 
 
 def expected_pvalues(sqrtq_asimov: ArrayLike) -> tuple[Array, Array, Array]:
@@ -107,7 +109,8 @@ def expected_pvalues(sqrtq_asimov: ArrayLike) -> tuple[Array, Array, Array]:
     n = jnp.asarray(EXPECTED_NSIGMA, dtype=jnp.float64)
     clsb = ndtr(-(n + sqrtq_asimov))
     clb = jnp.broadcast_to(ndtr(-n), clsb.shape)
-    return clsb, clb, clsb / clb
+    cls = jnp.exp(log_ndtr(-(n + sqrtq_asimov)) - log_ndtr(-n))
+    return clsb, clb, cls
 
 
 def generate_asimov_data(
