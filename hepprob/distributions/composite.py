@@ -159,14 +159,23 @@ class Extended(Distribution):
     Design: the *value* of this distribution is the dataset, shape
     ``(N, *event_shape_of_components)`` (with optional leading axes that
     broadcast with the batch shape), so ``numpyro.sample("x", Extended([sig, bkg],
-    [ns, nb]), obs=events)`` adds the whole extended log-likelihood once. JAX
-    needs fixed shapes, so datasets of varying size (toys) are padded to a fixed
-    length and a boolean ``mask`` marks the real events; :meth:`sample_padded`
-    draws ``N ~ Pois(nu)`` and returns such ``(events, mask)``. Padding entries
-    are kept out of the likelihood and of its gradient (they are replaced by a
-    real event before evaluation). ``event_shape[0]`` is the padded size when it
-    is known (``max_events``, or the length of ``mask``/``weights``) and 0
-    otherwise; ``log_prob`` accepts any number of events.
+    [ns, nb]), obs=events)`` adds the whole extended log-likelihood once.
+
+    JAX needs fixed shapes, while ``N`` varies from toy to toy. Two ways to pad:
+
+    * *padded mode* (``max_events=M``): the dataset has exactly ``M`` entries and
+      rows of NaN are padding (:meth:`pad` makes one from real data). :meth:`sample`
+      draws ``N ~ Pois(nu)`` events and NaN-pads them to ``M``, so generic toy
+      machinery (redraw an observed site with ``sample``, refit with
+      ``log_prob``) works unchanged. ``event_shape = (M, ...)``.
+    * an explicit boolean ``mask`` (``True`` for real events), e.g. from
+      :meth:`sample_padded`, which returns ``(events, mask)`` with finite padding.
+
+    Outside padded mode NaN in the data is an error. Padding never reaches the
+    likelihood or its gradient (it is replaced by a real event before
+    evaluation, then weighted by zero). Without ``max_events``, ``mask`` or
+    ``weights`` the dataset length is free and ``event_shape[0]`` is 1, which
+    broadcasts with any length in NumPyro's shape checks.
 
     Args:
         components: NumPyro distributions with one common ``event_shape``.
@@ -174,13 +183,14 @@ class Extended(Distribution):
             last axis indexes the components), total ``> 0``.
         weights: per-event weights, shape ``(..., N)``.
         mask: boolean, shape ``(..., N)``: ``True`` for real events.
-        max_events: padded dataset size used by :meth:`sample`.
+        max_events: padded size ``M``: switches on padded mode (NaN rows are
+            padding) and sets the size of :meth:`sample`.
         validate_args: NumPyro argument validation.
 
     Raises:
         ParameterError: bad components or yields, ``max_events < 1``.
         DataError: bad ``weights``/``mask``, or data of the wrong shape or with
-            NaN (checked when concrete).
+            NaN outside padded mode (checked when concrete).
 
     Example:
         >>> import numpyro.distributions as nd
@@ -193,7 +203,7 @@ class Extended(Distribution):
         "yields": constraints.independent(constraints.nonnegative, 1)
     }
     pytree_data_fields = ("components", "yields", "weights", "mask")
-    pytree_aux_fields = ("_max_events",)
+    pytree_aux_fields = ("_max_events", "_padded")
 
     def __init__(
         self,
@@ -210,19 +220,35 @@ class Extended(Distribution):
         self.components = _check_components("Extended", components)
         self.yields = _yields("Extended", yields, len(self.components))
         self.weights, self.mask, n_data = _event_arrays(weights, mask)
-        if max_events is not None and (
-            isinstance(max_events, bool)
-            or not isinstance(max_events, (int, np.integer))
-            or max_events < 1
-        ):
-            msg = f"Extended: max_events must be a positive integer, got {max_events!r}"
-            raise ParameterError(msg)
-        self._max_events = int(max_events) if max_events is not None else n_data
+        self._padded = max_events is not None
+        if self._padded:
+            max_events = _positive("Extended", "max_events", max_events)
+            if n_data is not None and n_data != max_events:
+                msg = (
+                    f"Extended: max_events={max_events} but mask/weights have {n_data} "
+                    "entries"
+                )
+                raise DataError(msg)
+        self._max_events = max_events if self._padded else n_data
         batch_shape = jax.lax.broadcast_shapes(
             self.yields.shape[:-1], *[c.batch_shape for c in self.components]
         )
-        event_shape = (self._max_events or 0, *self.components[0].event_shape)
+        event_shape = (self._max_events or 1, *self.components[0].event_shape)
         super().__init__(batch_shape, event_shape, validate_args=validate_args)
+
+    @staticmethod
+    def pad(events: ArrayLike, max_events: int) -> Array:
+        """NaN-pad a dataset ``(N, ...)`` to ``(max_events, ...)`` for padded mode."""
+        max_events = _positive("Extended.pad", "max_events", max_events)
+        x = jnp.asarray(events, dtype=jnp.float64)
+        if x.ndim == 0 or x.shape[0] > max_events:
+            msg = (
+                f"Extended.pad: events must be (N, ...) with N <= max_events="
+                f"{max_events}, got shape {x.shape}"
+            )
+            raise DataError(msg)
+        fill = jnp.full((max_events - x.shape[0], *x.shape[1:]), jnp.nan)
+        return jnp.concatenate([x, fill], axis=0)
 
     @property
     def support(self) -> Any:
@@ -266,6 +292,16 @@ class Extended(Distribution):
                 )
                 raise DataError(msg)
         keep = self.mask
+        if self._padded:
+            if n_events != self._max_events:
+                msg = (
+                    f"Extended.log_prob: padded mode expects max_events="
+                    f"{self._max_events} entries, got N={n_events}; pad the data with "
+                    "Extended.pad(events, max_events)"
+                )
+                raise DataError(msg)
+            real = ~jnp.any(jnp.isnan(x), axis=tuple(range(x.ndim - ev_nd, x.ndim)))
+            keep = real if keep is None else keep & real
         _check_finite(x, keep, ev_nd)
         if keep is not None:
             x, keep = _fill_padding(x, keep, n_axis, ev_nd)
@@ -327,31 +363,28 @@ class Extended(Distribution):
         return events, mask
 
     def sample(self, key: PRNGKey, sample_shape: tuple[int, ...] = ()) -> Array:
-        """Padded events of :meth:`sample_padded` (the mask is an intermediate)."""
-        return self.sample_padded(key, sample_shape)[0]
-
-    def sample_with_intermediates(
-        self, key: PRNGKey, sample_shape: tuple[int, ...] = ()
-    ) -> tuple[Array, list[Array]]:
-        """Events and ``[mask]`` (NumPyro records intermediates in the trace)."""
+        """Datasets ``N ~ Pois(nu)`` NaN-padded to ``max_events`` (padded mode)."""
+        if not self._max_events:
+            msg = (
+                "Extended.sample: give max_events (the padded dataset size) to draw "
+                "datasets; or call sample_padded(key, shape, max_events)"
+            )
+            raise ParameterError(msg)
         events, mask = self.sample_padded(key, sample_shape)
-        return events, [mask]
+        sel = jnp.reshape(mask, mask.shape + (1,) * len(self.components[0].event_shape))
+        return jnp.where(sel, events, jnp.nan)
 
     def _padded_size(self, max_events: int | None) -> int:
         if max_events is not None:
-            if (
-                isinstance(max_events, bool)
-                or not isinstance(max_events, (int, np.integer))
-                or max_events < 1
-            ):
-                msg = f"Extended.sample_padded: max_events must be a positive integer, got {max_events!r}"
-                raise ParameterError(msg)
-            return int(max_events)
+            return _positive("Extended.sample_padded", "max_events", max_events)
         if self._max_events:
             return self._max_events
         nu = self.expected_events
         if not is_concrete(nu):
-            msg = "Extended.sample: give max_events (the padded size) when the yields are traced"
+            msg = (
+                "Extended.sample_padded: give max_events (the padded size) when the "
+                "yields are traced"
+            )
             raise ParameterError(msg)
         top = float(np.max(np.asarray(nu)))
         return math.ceil(top + 10.0 * math.sqrt(top) + 10.0)
@@ -534,6 +567,13 @@ def _check_components(
             )
             raise ParameterError(msg)
     return comps
+
+
+def _positive(owner: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        msg = f"{owner}: {name} must be a positive integer, got {name}={value!r}"
+        raise ParameterError(msg)
+    return int(value)
 
 
 def _stack_last(owner: str, name: str, values: Any, k: int) -> Array:
