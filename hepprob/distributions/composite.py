@@ -88,7 +88,7 @@ class Mixture(Distribution):
         event_shape = self.components[0].event_shape
         super().__init__(batch_shape, event_shape, validate_args=validate_args)
 
-    @property
+    @constraints.dependent_property(is_discrete=False)
     def support(self) -> Any:
         """The components' common support (or the hull of their ranges)."""
         return _joint_support([c.support for c in self.components], self.event_dim)
@@ -250,7 +250,7 @@ class Extended(Distribution):
         fill = jnp.full((max_events - x.shape[0], *x.shape[1:]), jnp.nan)
         return jnp.concatenate([x, fill], axis=0)
 
-    @property
+    @constraints.dependent_property(is_discrete=False)
     def support(self) -> Any:
         """Datasets whose events lie in the components' support."""
         inner = _joint_support(
@@ -434,7 +434,7 @@ class Product(Distribution):
         event_shape = (sum(_dims(comps)),)
         super().__init__(batch_shape, event_shape, validate_args=validate_args)
 
-    @property
+    @constraints.dependent_property(is_discrete=False, event_dim=1)
     def support(self) -> Any:
         """The box of the components' ranges (``real_vector`` if any is open)."""
         los, his = [], []
