@@ -20,6 +20,7 @@ __all__ = [
     "mu_stage",
     "TEST_STATS",
     "asymptotic_pvalues",
+    "check_asimov_poi",
     "expected_pvalues",
     "generate_asimov_data",
     "sqrt_teststat_to_t",
@@ -155,7 +156,7 @@ class AsimovStage(NamedTuple):
     asimov_data: Array  # expected main + aux data there
     free_asimov: Array  # best fit to the Asimov dataset
     twice_nll_asimov: Array
-    converged: Array  # (3,) flags of the three fits
+    converged: Array  # (2,) flags of the two fits
 
 
 def asimov_stage(
@@ -167,18 +168,20 @@ def asimov_stage(
     upper: Array,
     fixed: Array,
 ) -> AsimovStage:
-    """Free fit to data, Asimov dataset and free fit to it (traceable).
+    """Free fit to data, Asimov dataset and its best fit (traceable).
 
-    The Asimov POI is 0 for ``q``/``qtilde`` and 1 for ``q0``, as in pyhf.
+    The Asimov POI is 0 for ``q``/``qtilde`` and 1 for ``q0``, as in pyhf. The
+    best fit to an Asimov dataset is, by construction, the point that generated
+    it (every Poisson and Gaussian term is maximal where its mean equals the
+    datum), so it is taken exactly instead of being fitted again.
     """
     from hepprob.infer.test_statistics import profile_fits
 
     asimov_mu = jnp.array([1.0 if test_stat == "q0" else 0.0])
     xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, asimov_mu)
     asimov = eng.expected(xs[1])
-    xa, fa, oka = eng.fit_core(asimov, init, lower, upper, fixed)
     return AsimovStage(
-        xs[0], fs[0], xs[1], asimov, xa, fa, jnp.concatenate([ok, oka[None]])
+        xs[0], fs[0], xs[1], asimov, xs[1], eng.objective(xs[1], asimov), ok
     )
 
 
@@ -228,6 +231,17 @@ def log_cls(sqrtq: Array, sqrtq_asimov: Array, test_stat: str) -> Array:
     """
     t = sqrt_teststat_to_t(sqrtq, sqrtq_asimov, test_stat)
     return log_ndtr(-(t + sqrtq_asimov)) - log_ndtr(-t)
+
+
+def check_asimov_poi(test_stat: str, lower: float, upper: float) -> None:
+    """The background POI (0; 1 for ``q0``) must lie within the POI bounds, as in pyhf."""
+    value = 1.0 if test_stat == "q0" else 0.0
+    if not lower <= value <= upper:
+        msg = (
+            f"par_bounds: the POI bounds [{lower}, {upper}] must contain the "
+            f"background-hypothesis value {value} of test_stat={test_stat!r}"
+        )
+        raise ParameterError(msg)
 
 
 def _check_test_stat(test_stat: str) -> None:

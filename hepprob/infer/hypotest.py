@@ -96,6 +96,7 @@ def hypotest(
         )
         raise ParameterError(msg)
     check_poi_bound(test_stat, eng, setup.lower, stacklevel=3)
+    asymptotics.check_asimov_poi(test_stat, lo, hi)
     if test_stat == "q0":
         mu = 0.0
     if calc == "toybased":

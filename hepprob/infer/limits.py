@@ -79,6 +79,9 @@ def upper_limit(
         msg = f"test_stat: upper limits need 'qtilde' or 'q', got {test_stat!r}"
         raise ParameterError(msg)
     check_poi_bound(test_stat, eng, setup.lower, stacklevel=3)
+    asymptotics.check_asimov_poi(
+        test_stat, float(setup.lower[poi]), float(setup.upper[poi])
+    )
     calc = _check_calctype(opts["calctype"])
     if scan is not None:
         mus = _check_scan(scan, float(setup.lower[poi]), float(setup.upper[poi]))
@@ -148,6 +151,8 @@ def discovery(
     eng = mle.engine(model)
     setup = eng.setup(data, init_pars, par_bounds, fixed_params)
     check_poi_free(eng, setup.fixed)
+    poi = eng.poi_index()
+    asymptotics.check_asimov_poi("q0", float(setup.lower[poi]), float(setup.upper[poi]))
     sqrtq, sqrtq_a = _q0_sqrt(eng, setup)
     out: list[Array] = [sqrtq]
     if return_expected:
