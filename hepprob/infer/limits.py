@@ -118,7 +118,7 @@ def upper_limit(
         if return_results:
             cls_obs, cls_exp = _scan_cls(eng, setup, test_stat, mus)
             results = _as_results(cls_obs, cls_exp)
-    obs, exp = jnp.asarray(limits[0]), [jnp.asarray(v) for v in limits[1:]]
+    obs, exp = _f64(limits[0]), [_f64(v) for v in limits[1:]]
     if return_results:
         return obs, exp, (mus, results)
     return obs, exp
@@ -213,7 +213,7 @@ def _check_scan(scan: ArrayLike, lo: float, hi: float) -> np.ndarray:
 
 def _as_results(cls_obs: np.ndarray, cls_exp: np.ndarray) -> list[Any]:
     return [
-        (jnp.asarray(o), [jnp.asarray(v) for v in e])
+        (_f64(o), [_f64(v) for v in e])
         for o, e in zip(cls_obs, cls_exp, strict=True)
     ]
 
@@ -342,6 +342,10 @@ def _root_limits(
         if np.all((width <= _RTOL * np.maximum(np.abs(c), 1e-6)) | (fc == 0)):
             break
     return [float(v) for v in c]
+
+
+def _f64(value: Any) -> Array:
+    return jnp.asarray(value, dtype=jnp.float64)
 
 
 def _build_q0(eng: mle.Engine) -> Callable[..., Any]:
