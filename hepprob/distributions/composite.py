@@ -24,7 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 from numpyro.distributions import Distribution, constraints
-from numpyro.distributions.util import lazy_property
 
 from hepprob._typing import Array, ArrayLike, PRNGKey
 from hepprob.distributions._checks import check, is_concrete
@@ -263,7 +262,7 @@ class Extended(Distribution):
         """Total expected number of events ``nu = sum_k nu_k``."""
         return jnp.sum(self.yields, axis=-1)
 
-    @lazy_property
+    @property
     def mixture(self) -> Mixture:
         """The per-event density: a :class:`Mixture` with fractions ``nu_k / nu``."""
         fractions = self.yields / self.expected_events[..., None]

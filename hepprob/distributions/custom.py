@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
-from numpyro.distributions.util import lazy_property, promote_shapes
+from numpyro.distributions.util import promote_shapes
 
 from hepprob._typing import Array, ArrayLike, PRNGKey
 from hepprob.distributions._checks import check, is_concrete
@@ -150,10 +150,20 @@ class CustomPDF(Distribution):
         """The density's parameters, ``{name: value}``."""
         return {name: getattr(self, name) for name in self._hp_names}
 
-    @lazy_property
+    @property
     def log_normalizer(self) -> Array:
-        """``log`` of the integral of ``f`` over the box (batch-shaped)."""
-        return self._log_integral(self._hp_lo, self._hp_hi)
+        """``log`` of the integral of ``f`` over the box (batch-shaped).
+
+        Cached on the instance once computed from concrete parameters (a value
+        computed under ``jit`` is never cached, so no tracer can leak).
+        """
+        cached = self.__dict__.get("_hp_log_norm")
+        if cached is not None:
+            return cached
+        value = self._log_integral(self._hp_lo, self._hp_hi)
+        if is_concrete(value):
+            self.__dict__["_hp_log_norm"] = value
+        return value
 
     def log_prob(self, value: ArrayLike, intermediates: Any = None) -> Array:
         """Normalised log-density; ``-inf`` outside the box."""

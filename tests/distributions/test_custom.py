@@ -177,6 +177,10 @@ def test_jit_vmap_and_batch_agree():
     np.testing.assert_allclose(vmapped, eager, rtol=1e-12)
     np.testing.assert_allclose(batched, eager, rtol=1e-12)
     np.testing.assert_allclose(jitted(mus[1]), eager[1], rtol=1e-12)
+    # an instance first used under jit caches no tracer
+    d = Gauss(mu=0.1, sigma=0.7)
+    inside = jax.jit(lambda y: d.log_prob(y) + d.cdf(y))(x)
+    np.testing.assert_allclose(d.log_prob(x) + d.cdf(x), inside, rtol=1e-12)
     ref = [
         stats.truncnorm((-2 - m) / 0.7, (3 - m) / 0.7, loc=m, scale=0.7).logpdf(x)
         for m in np.asarray(mus)
