@@ -148,6 +148,27 @@ def test_mixture_grad_vs_finite_differences():
     assert np.all(np.isfinite(np.asarray(g0)))
 
 
+def test_mixture_far_tails():
+    # both components underflow: the weighted logsumexp stays exact and finite
+    x = jnp.array([-40.0, 60.0])
+
+    def total(vec):
+        comps = [nd.Normal(vec[1], 1.0), nd.Normal(3.0, 0.5)]
+        return dist.Mixture(comps, [vec[0]]).log_prob(x)
+
+    lp = total(jnp.array([0.3, 0.0]))
+    ref = special.logsumexp(
+        [stats.norm.logpdf(x, 0.0, 1.0), stats.norm.logpdf(x, 3.0, 0.5)],
+        b=np.array([[0.3], [0.7]]),
+        axis=0,
+    )
+    np.testing.assert_allclose(lp, ref, rtol=1e-12)
+    jac = np.asarray(jax.jacfwd(total)(jnp.array([0.3, 0.0])))
+    assert np.all(np.isfinite(jac))
+    # at x = -40 the first component dominates: d/dmu log p = (x - mu)
+    assert jac[0, 1] == pytest.approx(-40.0, rel=1e-10)
+
+
 def test_mixture_jit_vmap_batch():
     comps = [nd.Normal(0.0, 1.0), nd.Normal(3.0, 0.5)]
     x = jnp.linspace(-2.0, 5.0, 6)

@@ -62,6 +62,15 @@ CASES_1D = [
         stats.gamma(3.0, scale=1.3),
     ),
     (
+        "narrow-log-gauss",
+        lambda x, mu, sigma: -0.5 * ((x - mu) / sigma) ** 2,
+        True,
+        -2.0,
+        3.0,
+        {"mu": 0.4, "sigma": 0.05},
+        stats.truncnorm((-2.0 - 0.4) / 0.05, (3.0 - 0.4) / 0.05, loc=0.4, scale=0.05),
+    ),
+    (
         "log-expo",
         _log_expo,
         True,
