@@ -1,0 +1,276 @@
+"""hepprob.bayes: NUTS posteriors against closed forms and hand-written NumPyro models.
+
+Statistical comparisons use the Monte Carlo standard error that ArviZ computes
+from the chains' effective sample size, never a fixed tolerance.
+"""
+
+from __future__ import annotations
+
+import arviz as az
+import jax
+import numpy as np
+import numpyro
+import numpyro.distributions as npd
+import pytest
+import scipy.optimize
+import scipy.stats
+from numpyro.infer import MCMC, NUTS
+
+import hepprob
+from hepprob import bayes
+from hepprob.errors import ModelError, ParameterError
+
+N_OBS = 12.0
+ALPHA, BETA = 2.0, 0.5  # Gamma(shape, rate) prior on the Poisson rate
+POST = scipy.stats.gamma(ALPHA + N_OBS, scale=1.0 / (BETA + 1.0))  # conjugate
+
+
+def counting(n):
+    """Single-bin counting; the default prior of lam is Uniform(0, 100)."""
+    lam = hepprob.param("lam", 5.0, 0.0, 100.0)
+    numpyro.sample("n", npd.Poisson(lam), obs=n)
+
+
+def counting_gamma(n):
+    """The same, with the Gamma prior declared in the model."""
+    lam = hepprob.param("lam", 5.0, 0.0, None, prior=npd.Gamma(ALPHA, BETA))
+    numpyro.sample("n", npd.Poisson(lam), obs=n)
+
+
+@pytest.fixture(scope="module")
+def conjugate():
+    """Gamma prior swapped in at sampling time: posterior is Gamma(α+n, β+1)."""
+    return hepprob.mcmc(
+        counting,
+        np.array(N_OBS),
+        num_warmup=400,
+        num_samples=600,
+        num_chains=2,
+        seed=1,
+        progress_bar=False,
+        priors={"lam": npd.Gamma(ALPHA, BETA)},
+    )
+
+
+def _mcse(draws, **kwargs):
+    """ArviZ Monte Carlo standard error of draws shaped (chain, draw)."""
+    data = az.convert_to_dataset({"x": np.atleast_2d(np.asarray(draws, dtype=float))})
+    return float(az.mcse(data, **kwargs)["x"])
+
+
+def _within_mcse(draws, target, n_mcse=4.0):
+    """|mean(draws) - target| within n_mcse ArviZ Monte Carlo standard errors."""
+    draws = np.asarray(draws)
+    err = _mcse(draws, method="mean")
+    assert abs(draws.mean() - target) < n_mcse * err, (draws.mean(), target, err)
+
+
+def test_conjugate_posterior_mean_and_variance(conjugate):
+    lam = conjugate.posterior["lam"].values  # (chain, draw)
+    _within_mcse(lam, POST.mean())
+    # the variance is the mean of (lam - true mean)^2: its MC error as a mean's
+    _within_mcse((lam - POST.mean()) ** 2, POST.var())
+
+
+def test_conjugate_limits_and_intervals(conjugate):
+    draws = conjugate.posterior["lam"].values
+    for prob in (0.95,):
+        mcse = _mcse(draws, method="quantile", prob=prob)
+        up = bayes.upper_limit(conjugate, "lam", cl=prob)
+        assert abs(up - POST.ppf(prob)) < 4 * mcse
+    low, high = bayes.credible_interval(conjugate, "lam", 0.68, kind="central")
+    for value, prob in ((low, 0.16), (high, 0.84)):
+        mcse = _mcse(draws, method="quantile", prob=prob)
+        assert abs(value - POST.ppf(prob)) < 4 * mcse
+
+    # HDI of the Gamma posterior: equal density at both ends, content 0.68
+    def ends(p_low):
+        return POST.ppf(p_low), POST.ppf(p_low + 0.68)
+
+    p_low = scipy.optimize.brentq(
+        lambda p: POST.pdf(ends(p)[0]) - POST.pdf(ends(p)[1]), 1e-6, 0.32 - 1e-6
+    )
+    ref = ends(p_low)
+    hdi = bayes.credible_interval(conjugate, "lam", 0.68, kind="hdi")
+    for value, ref_value, prob in (
+        (hdi[0], ref[0], p_low),
+        (hdi[1], ref[1], p_low + 0.68),
+    ):
+        mcse = _mcse(draws, method="quantile", prob=prob)
+        assert abs(value - ref_value) < 5 * mcse
+    assert hdi[1] - hdi[0] < high - low  # the HDI is the shortest interval
+
+
+def test_inference_data_groups_and_stats(conjugate):
+    assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(
+        conjugate.groups()
+    )
+    assert conjugate.posterior["lam"].shape == (2, 600)
+    # (ArviZ stores a scalar observation with one dimension of length 1)
+    np.testing.assert_array_equal(conjugate.observed_data["n"].values, [N_OBS])
+    # pointwise log-likelihood is scipy's Poisson log pmf at each draw
+    lam = conjugate.posterior["lam"].values
+    np.testing.assert_allclose(
+        conjugate.log_likelihood["n"].values,
+        scipy.stats.poisson.logpmf(N_OBS, lam),
+        rtol=1e-12,
+    )
+    for stat in ("diverging", "lp", "acceptance_rate", "step_size", "tree_depth"):
+        assert conjugate.sample_stats[stat].shape[:2] == (2, 600)
+    table = bayes.summary(conjugate)
+    assert {"mean", "sd", "r_hat", "ess_bulk", "ess_tail", "hdi_16%", "hdi_84%"} <= set(
+        table.columns
+    )
+    assert table.loc["lam", "r_hat"] < 1.05
+    assert table.loc["lam", "ess_bulk"] > 100
+
+
+def test_prior_in_model_equals_prior_swap_and_seed_reproducible(conjugate):
+    kwargs = {"num_warmup": 400, "num_samples": 600, "num_chains": 2, "seed": 1}
+    idata = hepprob.mcmc(counting_gamma, np.array(N_OBS), progress_bar=False, **kwargs)
+    # same density, same seed, same (vectorised) chains: the same draws
+    np.testing.assert_allclose(
+        idata.posterior["lam"].values, conjugate.posterior["lam"].values, rtol=1e-9
+    )
+    _within_mcse(idata.posterior["lam"].values, POST.mean())
+
+
+# --- a small HistFactory-like model against a hand-written NumPyro model -----------
+
+SIG = np.array([3.0, 6.0, 2.0])
+BKG = np.array([20.0, 15.0, 10.0])
+BKG_UNC = np.array([2.0, 2.0, 1.5])  # absolute per-bin MC uncertainty (staterror)
+NORM_UP = 1.1  # normsys +10% on the background, code-1 exponential interpolation
+DATA = np.array([24.0, 22.0, 11.0])
+
+
+def hf_like(data):
+    """Signal strength, a normsys (Normal prior) and staterror gammas."""
+    mu = hepprob.param("mu", 1.0, 0.0, 10.0)
+    alpha = hepprob.param("alpha", 0.0, -5.0, 5.0, prior=npd.Normal(0.0, 1.0))
+    rel = BKG_UNC / BKG
+    gamma = hepprob.param(
+        "gamma", np.ones(3), 1e-10, 10.0, prior=npd.Normal(1.0, rel).to_event(1)
+    )
+    expected = mu * SIG + BKG * NORM_UP**alpha * gamma
+    numpyro.sample("data", npd.Poisson(expected).to_event(1), obs=data)
+
+
+def hand_written(data):
+    mu = numpyro.sample("mu", npd.Uniform(0.0, 10.0))
+    alpha = numpyro.sample("alpha", npd.Normal(0.0, 1.0))
+    gamma = numpyro.sample("gamma", npd.Normal(1.0, BKG_UNC / BKG).to_event(1))
+    expected = mu * SIG + BKG * NORM_UP**alpha * gamma
+    numpyro.sample("data", npd.Poisson(expected).to_event(1), obs=data)
+
+
+def test_poi_posterior_matches_hand_written_numpyro():
+    ours = hepprob.mcmc(
+        hf_like, DATA, num_warmup=400, num_samples=800, seed=3, progress_bar=False
+    )
+    ref = MCMC(NUTS(hand_written), num_warmup=400, num_samples=800, progress_bar=False)
+    ref.run(jax.random.PRNGKey(11), DATA)
+    ref_mu = np.asarray(ref.get_samples()["mu"])[None, :]
+    mu = ours.posterior["mu"].values
+    assert ours.posterior["gamma"].dims == ("chain", "draw", "gamma_dim")
+    for f in (lambda x: x, lambda x: x**2):
+        a, b = f(mu), f(ref_mu)
+        err = np.hypot(_mcse(a), _mcse(b))
+        assert abs(a.mean() - b.mean()) < 4 * err
+    # a Bayesian upper limit is a posterior quantile, like the reference's
+    up, ref_up = bayes.upper_limit(ours, "mu"), np.quantile(ref_mu, 0.95)
+    err = np.hypot(
+        _mcse(mu, method="quantile", prob=0.95),
+        _mcse(ref_mu, method="quantile", prob=0.95),
+    )
+    assert abs(up - ref_up) < 4 * err
+    gamma1 = bayes.credible_interval(ours, "gamma[1]", 0.9, kind="central")
+    draws = ours.posterior["gamma"].values[..., 1].ravel()
+    np.testing.assert_allclose(gamma1, np.quantile(draws, [0.05, 0.95]), rtol=1e-12)
+
+
+def test_predictives_have_the_model_distribution():
+    # prior predictive of the counting model with a Gamma prior: negative binomial
+    pp = bayes.prior_predictive(
+        counting_gamma, np.array(N_OBS), num_samples=4000, seed=5
+    )
+    assert pp["lam"].shape == (4000,)
+    assert pp["n"].shape == (4000,)
+    nb = scipy.stats.nbinom(ALPHA, BETA / (BETA + 1.0))
+    counts = np.bincount(pp["n"].astype(int), minlength=60)[:60]
+    expected = nb.pmf(np.arange(60)) * 4000
+    keep = expected > 5
+    chi2 = np.sum((counts[keep] - expected[keep]) ** 2 / expected[keep])
+    assert scipy.stats.chi2.sf(chi2, keep.sum() - 1) > 1e-3
+    # posterior predictive: each replicated count is Poisson at its own draw
+    post = az.from_dict(posterior={"lam": POST.rvs(size=(2, 3000), random_state=0)})
+    rep = bayes.posterior_predictive(counting_gamma, post, np.array(N_OBS), seed=2)
+    assert rep["n"].shape == (2, 3000)
+    post_nb = scipy.stats.nbinom(ALPHA + N_OBS, (BETA + 1.0) / (BETA + 2.0))
+    _within_mcse(rep["n"], post_nb.mean())
+    # vector data keep their shape and deterministic sites are recomputed
+    post = az.from_dict(
+        posterior={
+            "mu": np.full((1, 5), 2.0),
+            "alpha": np.zeros((1, 5)),
+            "gamma": np.ones((1, 5, 3)),
+        }
+    )
+    rep = bayes.posterior_predictive(hf_like, post, DATA)
+    assert rep["data"].shape == (1, 5, 3)
+
+
+def test_bad_input_gets_named_errors():
+    n = np.array(N_OBS)
+    with pytest.raises(ParameterError, match=r"priors: unknown name\(s\) \['mu'\]"):
+        hepprob.mcmc(counting, n, priors={"mu": npd.Normal(0, 1)}, progress_bar=False)
+    with pytest.raises(ParameterError, match=r"priors\['lam'\] must be a numpyro"):
+        hepprob.mcmc(counting, n, priors={"lam": 3.0})
+    with pytest.raises(ParameterError, match=r"priors\['n'\]: 'n' is an observed site"):
+        hepprob.mcmc(counting, n, priors={"n": npd.Normal(0, 1)})
+    with pytest.raises(
+        ParameterError, match=r"priors\['gamma'\]: a prior of shape \(2,\)"
+    ):
+        hepprob.mcmc(hf_like, DATA, priors={"gamma": npd.Normal(np.ones(2), 1.0)})
+    with pytest.raises(
+        ParameterError, match="num_samples must be an integer >= 1, got 0"
+    ):
+        hepprob.mcmc(counting, n, num_samples=0)
+    with pytest.raises(ParameterError, match="target_accept_prob must lie in"):
+        hepprob.mcmc(counting, n, target_accept_prob=1.5)
+    with pytest.raises(ParameterError, match="chain_method must be one of"):
+        hepprob.mcmc(counting, n, chain_method="threads")
+    with pytest.raises(
+        ParameterError, match="init must be 'prior', 'mle' or a mapping"
+    ):
+        hepprob.mcmc(counting, n, init="middle")
+    with pytest.raises(ParameterError, match=r"init\['gamma'\] must have shape \(3,\)"):
+        hepprob.mcmc(hf_like, DATA, init={"gamma": 1.0})
+    with pytest.raises(ModelError, match="no parameter to sample"):
+        hepprob.mcmc(lambda: numpyro.sample("x", npd.Normal(0, 1), obs=1.0))
+
+    def flat(n):
+        lam = hepprob.param("lam", 5.0, 0.0)  # improper flat prior on (0, inf)
+        numpyro.sample("n", npd.Poisson(lam), obs=n)
+
+    with pytest.raises(ParameterError, match=r"\['lam'\] have an improper"):
+        bayes.prior_predictive(flat, n)
+
+    post = az.from_dict(posterior={"lam": np.ones((1, 10))})
+    with pytest.raises(ParameterError, match=r"unknown parameter 'mu'; posterior has"):
+        bayes.upper_limit(post, "mu")
+    with pytest.raises(ParameterError, match="cl must be a probability in"):
+        bayes.upper_limit(post, "lam", cl=95)
+    with pytest.raises(ParameterError, match="kind must be 'hdi' or 'central'"):
+        bayes.credible_interval(post, "lam", kind="equal")
+    with pytest.raises(ParameterError, match=r"summary: var_names: unknown name"):
+        bayes.summary(post, ["mu"])
+    vec = az.from_dict(posterior={"g": np.ones((1, 10, 3))})
+    with pytest.raises(ParameterError, match=r"name one entry, e.g. 'g\[0\]'"):
+        bayes.upper_limit(vec, "g")
+    with pytest.raises(ParameterError, match=r"out of range for shape \(3,\)"):
+        bayes.upper_limit(vec, "g[3]")
+    with pytest.raises(ParameterError, match="lacks the model parameter"):
+        bayes.posterior_predictive(
+            counting, az.from_dict(posterior={"x": np.ones((1, 3))}), n
+        )
