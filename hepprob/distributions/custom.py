@@ -94,7 +94,6 @@ class CustomPDF(Distribution):
     _hp_vector: ClassVar[bool] = False
     _hp_lo: ClassVar[np.ndarray]
     _hp_hi: ClassVar[np.ndarray]
-    _hp_rule: ClassVar[tuple[np.ndarray, np.ndarray]]  # nodes on [-1,1], weights
     _hp_nodes: ClassVar[np.ndarray]
     _hp_weights: ClassVar[np.ndarray]
     _hp_cells: ClassVar[int]
@@ -191,9 +190,10 @@ class CustomPDF(Distribution):
         a = jnp.clip(a, self._hp_lo, self._hp_hi)
         b = jnp.clip(b, self._hp_lo, self._hp_hi)
         empty = jnp.any(b <= a, axis=-1)
-        # double where: a degenerate box gets a dummy width, then mass 0
-        b_safe = jnp.where(empty[..., None], a + 1.0, b)
-        mass = jnp.exp(self._log_integral(a, b_safe) - self.log_normalizer)
+        # double where: a degenerate box is swapped for the full box, then mass 0
+        a_safe = jnp.where(empty[..., None], self._hp_lo, a)
+        b_safe = jnp.where(empty[..., None], self._hp_hi, b)
+        mass = jnp.exp(self._log_integral(a_safe, b_safe) - self.log_normalizer)
         return jnp.where(empty, 0.0, mass)
 
     def cdf(self, value: ArrayLike) -> Array:
