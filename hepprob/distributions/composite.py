@@ -613,7 +613,7 @@ def _fractions(owner: str, fractions: Any, k: int) -> Array:
                 f"sum(fractions)={tot.squeeze()}"
             )
             raise ParameterError(msg)
-        if length == k - 1 and np.any(tot > 1.0 + 1e-12):
+        if length == k - 1 and np.any(tot > 1.0):
             msg = (
                 f"{owner}: the {k - 1} free fractions must sum to at most 1, got "
                 f"sum(fractions)={tot.squeeze()}"

@@ -484,6 +484,30 @@ def test_product_on_a_box_normalised_cdf_and_sampling():
     assert abs(np.corrcoef(draws.T)[0, 1]) < 5 / np.sqrt(20000)
 
 
+def test_product_and_mixture_of_custom_pdfs():
+    # 2-D custom shape (1 + a x y) on [-1, 1]^2 (normaliser 4) times a normal
+    Corr = dist.from_function(
+        lambda x, a: 1 + a * x[..., 0] * x[..., 1], [-1, -1], [1, 1]
+    )
+    prod = dist.Product([Corr(a=0.5), nd.Normal(0.0, 2.0)])
+    assert prod.event_shape == (3,)
+    x = np.array([[0.2, -0.4, 1.0], [0.9, 0.9, -3.0]])
+    ref = np.log((1 + 0.5 * x[:, 0] * x[:, 1]) / 4) + stats.norm(0, 2).logpdf(x[:, 2])
+    np.testing.assert_allclose(prod.log_prob(x), ref, rtol=1e-12)
+    a, b = np.array([0.0, 0.0, -1.0]), np.array([1.0, 1.0, 1.0])
+    # mass of [0,1]^2 under (1 + a x y)/4 is (1 + a/4)/4
+    ref_mass = (1 + 0.5 / 4) / 4 * (stats.norm(0, 2).cdf(1) - stats.norm(0, 2).cdf(-1))
+    assert float(prod.integral(a, b)) == pytest.approx(ref_mass, rel=1e-12)
+    Lin = dist.from_function(lambda x, s: 1 + s * x, -1.0, 1.0)
+    mix = dist.Mixture([Lin(s=0.5), Lin(s=-0.5)], [0.25])
+    t = np.linspace(-1, 1, 9)
+    ref = np.log(0.25 * (1 + 0.5 * t) / 2 + 0.75 * (1 - 0.5 * t) / 2)
+    np.testing.assert_allclose(mix.log_prob(t), ref, rtol=1e-12)
+    # cdf of (1 + s x)/2 on [-1, 1]: (x + 1)/2 + s (x^2 - 1)/4
+    ref_cdf = (t + 1) / 2 + (0.25 * 0.5 - 0.75 * 0.5) * (t**2 - 1) / 4
+    np.testing.assert_allclose(mix.cdf(t), ref_cdf, rtol=1e-12, atol=1e-15)
+
+
 def test_product_grad_jit_batch():
     x = jnp.array([[0.3, 1.2], [-1.0, 0.4]])
 
