@@ -405,6 +405,31 @@ def test_extended_padded_mode_and_numpyro_toys():
         dist.Extended(_components(), [30.0, 70.0]).sample(jax.random.PRNGKey(0))
 
 
+def test_extended_two_dimensional_events():
+    # (mass, cos theta): signal peaks in mass and is flat in angle, background
+    # is flat in mass and a truncated normal in angle
+    sig = dist.Product(
+        [nd.TruncatedNormal(5.28, 0.03, low=LOW, high=HIGH), nd.Uniform(-1.0, 1.0)]
+    )
+    bkg = dist.Product(
+        [nd.Uniform(LOW, HIGH), nd.TruncatedNormal(0.0, 0.5, low=-1.0, high=1.0)]
+    )
+    rng = np.random.default_rng(6)
+    x = np.column_stack([rng.uniform(LOW, HIGH, 40), rng.uniform(-1, 1, 40)])
+    ang = stats.truncnorm(-2.0, 2.0, loc=0.0, scale=0.5)
+    f_s = SIG.pdf(x[:, 0]) * 0.5
+    f_b = BKG.pdf(x[:, 0]) * ang.pdf(x[:, 1])
+    ref = stats.poisson.logpmf(40, 50.0) + np.sum(np.log((20 * f_s + 30 * f_b) / 50.0))
+    ext = dist.Extended([sig, bkg], [20.0, 30.0])
+    assert float(ext.log_prob(x)) == pytest.approx(ref, rel=1e-12)
+    padded = dist.Extended.pad(x, 64)
+    assert padded.shape == (64, 2)
+    ext_p = dist.Extended([sig, bkg], [20.0, 30.0], max_events=64)
+    assert float(ext_p.log_prob(padded)) == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(DataError, match=r"dataset of shape \(N, \*\(2,\)\)"):
+        ext.log_prob(np.zeros((5, 3)))
+
+
 def test_extended_bad_input():
     comps = _components()
     with pytest.raises(

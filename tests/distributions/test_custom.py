@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import iminuit
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,6 +16,7 @@ from scipy import integrate, stats
 
 import hepprob
 from hepprob.errors import DataError, HepprobWarning, ParameterError
+from hepprob.model import ModelStructure, log_likelihood
 
 dist = hepprob.dist
 
@@ -220,6 +222,51 @@ def test_numpyro_model_log_density():
     lp, _ = log_density(model, (data,), {}, {})
     ref = stats.truncnorm((-2 - 0.3) / 1.1, (3 - 0.3) / 1.1, loc=0.3, scale=1.1)
     assert float(lp) == pytest.approx(np.sum(ref.logpdf(data)), rel=1e-10)
+
+
+def test_fit_agrees_with_iminuit_on_scipy_nll():
+    """Differentiable normalisation: a hepprob-model fit equals a scipy-NLL fit."""
+    data = stats.truncnorm(-2.5, 3.0, loc=0.3, scale=0.8).rvs(
+        500, random_state=np.random.default_rng(8)
+    )
+    Gauss = dist.from_function(_gauss, -2.0, 3.0)
+
+    def model(x):
+        mu = hepprob.param("mu", 0.0, -1.0, 1.0)
+        sigma = hepprob.param("sigma", 1.0, 0.1, 3.0)
+        numpyro.sample("x", Gauss(mu=mu, sigma=sigma), obs=x)
+
+    structure = ModelStructure.from_model(model, data)
+    nll = jax.jit(lambda v: -log_likelihood(model, structure, (data,))(v))
+    grad = jax.jit(jax.grad(nll))
+
+    def ref_nll(v):
+        mu, sigma = v
+        a, b = (-2.0 - mu) / sigma, (3.0 - mu) / sigma
+        return -np.sum(stats.truncnorm(a, b, loc=mu, scale=sigma).logpdf(data))
+
+    fits = []
+    for fcn, g in (
+        (
+            lambda v: float(nll(jnp.asarray(v))),
+            lambda v: np.asarray(grad(jnp.asarray(v))),
+        ),
+        (ref_nll, None),
+    ):
+        m = iminuit.Minuit(fcn, np.array([0.0, 1.0]), grad=g)
+        m.errordef = 0.5
+        m.limits = [(-1.0, 1.0), (0.1, 3.0)]
+        m.tol = 1e-6
+        m.migrad()
+        m.hesse()
+        assert m.valid
+        fits.append((np.array(m.values), np.array(m.errors)))
+    np.testing.assert_allclose(fits[0][0], fits[1][0], rtol=1e-5)
+    np.testing.assert_allclose(fits[0][1], fits[1][1], rtol=1e-3)
+    # the NLLs agree at the optimum too
+    assert float(nll(jnp.asarray(fits[0][0]))) == pytest.approx(
+        ref_nll(fits[0][0]), rel=1e-10
+    )
 
 
 def test_envelope_violation_warns():
