@@ -139,9 +139,9 @@ def assemble(
         out.append([clb] if is_q0 else [clsb, clb])
     band = exp[0] if is_q0 else exp[2]
     if return_expected:
-        out.append(band[2])
+        out.append(band[..., 2])
     if return_expected_set:
-        out.append([band[i] for i in range(5)])
+        out.append([band[..., i] for i in range(5)])
     return tuple(out) if len(out) > 1 else out[0]
 
 
@@ -184,7 +184,9 @@ def hypotest_model(
         model: a NumPyro model function.
         *args: the model's arguments (the observed data).
         poi: name of the parameter of interest (a scalar ``hepprob.param``).
-        poi_value: tested POI value (0 for ``"q0"``).
+        poi_value: tested POI value (0 for ``"q0"``), or a 1-D array of values:
+            all of them are tested in one vmapped program and every returned
+            quantity is an array over them.
         test_stat: ``"qtilde"`` (POI lower bound 0), ``"q"`` or ``"q0"``.
         calctype: ``"asymptotic"`` (the only one here; toys: :func:`hepprob.toys`).
         init: fit start values by name.
@@ -281,27 +283,27 @@ def _model_sqrt_stats(
         raise ParameterError(msg)
     lower = np.asarray(structure.lower, dtype=np.float64)
     upper = np.asarray(structure.upper, dtype=np.float64)
-    mu = mle._as_scalar(poi_value, "poi_value")
-    if not lower[k] <= mu <= upper[k]:
+    mus = _poi_values(poi_value)
+    if np.any(mus < lower[k]) or np.any(mus > upper[k]):
         msg = (
-            f"poi_value: expected a value within the bounds of {poi!r} "
-            f"[{lower[k]}, {upper[k]}], got {mu}"
+            f"poi_value: expected values within the bounds of {poi!r} "
+            f"[{lower[k]}, {upper[k]}], got {mus.tolist() if mus.size > 1 else mus[0]}"
         )
         raise ParameterError(msg)
     if test_stat == "q0":
-        mu = 0.0
+        mus = np.zeros_like(mus)
     _warn_model_bound(test_stat, poi, lower[k])
     name = {"q": "qmu", "qtilde": "qmu_tilde", "q0": "q0"}[test_stat]
-    rows = _model_rows(start, mask, lower, upper, k, mu)
+    rows = _model_rows(start, mask, lower, upper, k, mus)
     q, muhat, var, ok = jax.jit(
-        _model_program(model, structure, args, kwargs, name, k, mu)
+        _model_program(model, structure, args, kwargs, name, k)
     )(*rows)
     mle.warn_unconverged(ok, "hypotest_model")
     if asimov_args is not None or asimov_kwargs is not None:
         a_args = tuple(args if asimov_args is None else asimov_args)
         a_kwargs = dict(kwargs if asimov_kwargs is None else asimov_kwargs)
         q_a, _, _, ok_a = jax.jit(
-            _model_program(model, structure, a_args, a_kwargs, name, k, mu)
+            _model_program(model, structure, a_args, a_kwargs, name, k)
         )(*rows)
         mle.warn_unconverged(ok_a, "hypotest_model (Asimov)")
         sqrtq_a = asymptotics._clip_sqrt(q_a)
@@ -316,8 +318,26 @@ def _model_sqrt_stats(
         mu_prime = (
             default if asimov_poi is None else mle._as_scalar(asimov_poi, "asimov_poi")
         )
-        sqrtq_a = jnp.abs(mu - mu_prime) / jnp.sqrt(var)
-    return asymptotics._clip_sqrt(q), sqrtq_a
+        sqrtq_a = jnp.abs(jnp.asarray(mus) - mu_prime) / jnp.sqrt(var)
+    shape = np.shape(poi_value)
+    return (
+        asymptotics._clip_sqrt(q).reshape(shape),
+        jnp.asarray(sqrtq_a).reshape(shape),
+    )
+
+
+def _poi_values(poi_value: Any) -> np.ndarray:
+    try:
+        mus = np.atleast_1d(np.asarray(poi_value, dtype=np.float64))
+    except (TypeError, ValueError):
+        msg = (
+            f"poi_value: expected a number or a 1-D array of numbers, got {poi_value!r}"
+        )
+        raise ParameterError(msg) from None
+    if mus.ndim != 1 or mus.size == 0 or not np.all(np.isfinite(mus)):
+        msg = f"poi_value: expected a finite number or a 1-D array of them, got {poi_value!r}"
+        raise ParameterError(msg)
+    return mus
 
 
 def _start_and_mask(
@@ -357,14 +377,15 @@ def _model_rows(
     lower: np.ndarray,
     upper: np.ndarray,
     k: int,
-    mu: float,
+    mus: np.ndarray,
 ) -> tuple[Array, Array, Array, Array]:
-    """Free fit (row 0) and fit with the POI fixed at ``mu`` (row 1)."""
-    inits = np.stack([start, start])
-    inits[1, k] = mu
-    masks = np.stack([mask, mask])
-    masks[1, k] = True
-    lowers, uppers = np.stack([lower, lower]), np.stack([upper, upper])
+    """Free fit (row 0) and fits with the POI fixed at each of ``mus`` (rows 1..)."""
+    n = 1 + mus.size
+    inits = np.tile(start, (n, 1))
+    inits[1:, k] = mus
+    masks = np.tile(mask, (n, 1))
+    masks[1:, k] = True
+    lowers, uppers = np.tile(lower, (n, 1)), np.tile(upper, (n, 1))
     return tuple(jnp.asarray(a) for a in (inits, masks, lowers, uppers))  # type: ignore[return-value]
 
 
@@ -375,8 +396,8 @@ def _model_program(
     kwargs: dict[str, Any],
     name: str,
     k: int,
-    mu: float,
 ) -> Callable[..., Any]:
+    """``rows -> (q at each fixed row, muhat, Var(muhat), converged)``, one vmap."""
     from hepprob.infer.minimize import minimize
     from hepprob.infer.test_statistics import stat_from_fits
     from hepprob.model import log_likelihood
@@ -401,7 +422,7 @@ def _model_program(
 
     def program(inits, masks, lowers, uppers):  # type: ignore[no-untyped-def]
         xs, fs, ok = jax.vmap(one)(inits, masks, lowers, uppers)
-        q = stat_from_fits(name, fs[1], fs[0], xs[0, k], jnp.asarray(mu))
+        q = stat_from_fits(name, fs[1:], fs[0], xs[0, k], inits[1:, k])
         free = ~masks[0]
         hess = 0.5 * jax.hessian(objective)(xs[0])
         eye = jnp.eye(hess.shape[0], dtype=hess.dtype)
