@@ -141,26 +141,34 @@ def safe_newton_bisect(
     start: Array,
     *,
     iterations: int,
+    tol: float = 0.0,
 ) -> Array:
     """Root of increasing ``g`` in ``[lo, hi]`` by Newton steps kept in a bracket.
 
     ``g(x)`` returns ``(value, derivative)``. A Newton step that leaves the
     current bracket is replaced by bisection, so the iteration always converges;
-    a fixed number of iterations keeps it jit- and vmap-friendly.
+    it stops when every ``|g| <= tol`` or every step is below rounding, or
+    after ``iterations`` steps.
     """
 
-    def body(_: int, state: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
-        x, a, b = state
+    def body(state: tuple[Array, Array, Array, Array, Array]) -> tuple[Array, ...]:
+        x, a, b, _, it = state
         val, der = g(x)
         a = jnp.where(val <= 0.0, x, a)
         b = jnp.where(val > 0.0, x, b)
         der_ok = der > 0.0
-        step = val / jnp.where(der_ok, der, 1.0)
-        newton = x - step
+        newton = x - val / jnp.where(der_ok, der, 1.0)
         inside = der_ok & (newton > a) & (newton < b)
-        x = jnp.where(inside, newton, 0.5 * (a + b))
-        return x, a, b
+        x_new = jnp.where(inside, newton, 0.5 * (a + b))
+        done = (jnp.abs(x_new - x) <= 4e-16 * jnp.maximum(jnp.abs(x), 1.0)) | (
+            jnp.abs(val) <= tol
+        )
+        x_new = jnp.where(jnp.abs(val) <= tol, x, x_new)
+        return x_new, a, b, jnp.all(done), it + 1
+
+    def cond(state: tuple[Array, Array, Array, Array, Array]) -> Array:
+        return ~state[3] & (state[4] < iterations)
 
     x0 = jnp.clip(start, lo, hi)
-    x, _, _ = jax.lax.fori_loop(0, iterations, body, (x0, lo, hi))
-    return x
+    state = (x0, lo, hi, jnp.asarray(False), jnp.asarray(0))
+    return jax.lax.while_loop(cond, body, state)[0]
