@@ -242,11 +242,10 @@ def Distribution(
     def random(*values: Any, rng: Any = None, size: Any = None) -> np.ndarray:
         rng = np.random.default_rng(rng)
         dist = factory(*[jnp.asarray(v, dtype=jnp.float64) for v in values])
-        size = tuple(size) if size is not None else tuple(dist.batch_shape)
-        sample_shape = size[: len(size) - len(dist.batch_shape)]
+        if size is not None:  # independent draws for every entry of size
+            dist = dist.expand(tuple(int(n) for n in size))
         key = jax.random.PRNGKey(int(rng.integers(2**31)))
-        out = dist.sample(key, sample_shape)
-        return np.broadcast_to(np.asarray(out, dtype=np.float64), size).copy()
+        return np.asarray(dist.sample(key), dtype=np.float64)
 
     return pm.CustomDist(
         name,
