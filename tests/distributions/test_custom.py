@@ -162,6 +162,7 @@ def test_grad_matches_finite_differences(case1d):
     x = jnp.array([low + 0.1 * (high - low), 0.5 * (low + high), high - 1e-3])
     names = list(params)
 
+    @jax.jit
     def total(vec):
         return jnp.sum(cls(**dict(zip(names, vec, strict=True))).log_prob(x))
 
@@ -407,6 +408,7 @@ def test_angular_log_prob_closed_form_and_grad():
     assert d.event_shape == (3,)
     assert d.log_prob(x.reshape(4, 5, 3)).shape == (4, 5)
 
+    @jax.jit
     def total(vec):
         return jnp.sum(Angular(FL=vec[0], AT2=vec[1], P5p=vec[2]).log_prob(x))
 
