@@ -180,6 +180,7 @@ def minimize(
         ~jnp.isfinite(f0) | (edm0 < tol * 1e-3),
     )
     s = jax.lax.while_loop(cond, body, init)
+    s = _polish(s, body)
     finite = jnp.isfinite(s.f) & jnp.all(jnp.isfinite(s.g))
     converged = finite & (s.edm < tol)
     status = jnp.where(
@@ -188,3 +189,9 @@ def minimize(
         jnp.where(converged, SUCCESS, jnp.where(s.it >= max_iter, MAX_ITER, STALLED)),
     )
     return MinimizeResult(s.x, s.f, s.g, converged, s.edm, s.it, status)
+
+
+def _polish(s: _State, body: Callable[[_State], _State]) -> _State:
+    """One last undamped Newton step: near the minimum it squares the error."""
+    polished = body(s._replace(damping=jnp.zeros_like(s.damping)))
+    return polished._replace(it=s.it, damping=s.damping, done=s.done)
