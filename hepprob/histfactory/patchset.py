@@ -24,8 +24,8 @@ __all__ = ["Patch", "PatchSet", "apply_patches", "digest"]
 def digest(obj: Any, algorithm: str = "sha256") -> str:
     """Hash of a JSON object, as recorded in a patchset's ``metadata.digests``.
 
-    The object is serialised with sorted keys, no whitespace and UTF-8
-    encoding, then hashed; this is the convention of pyhf patchsets
+    The object is serialised by :func:`json.dumps` with sorted keys and the
+    default separators, encoded as UTF-8 (non-ASCII kept), then hashed; this is the convention of pyhf patchsets
     (``pyhf.utils.digest``), so digests written by pyhf verify here.
 
     Raises:
@@ -34,7 +34,7 @@ def digest(obj: Any, algorithm: str = "sha256") -> str:
     if algorithm not in hashlib.algorithms_available:
         msg = f"unknown digest algorithm {algorithm!r}; use 'sha256' or 'md5'"
         raise SpecError(msg, "metadata.digests")
-    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False)
     return hashlib.new(algorithm, text.encode("utf8")).hexdigest()
 
 

@@ -192,9 +192,9 @@ class Workspace:
             SpecError: unknown measurement, a patch that does not apply, or a
                 POI that no modifier defines.
         """
-        spec, poi, _ = self._model_spec(patches, measurement_name, measurement_index)
-        if poi_name is not _UNSET:
-            poi = poi_name
+        spec, poi, _ = self._model_spec(
+            patches, measurement_name, measurement_index, poi_name
+        )
         from hepprob.histfactory.model import Model
 
         if modifier_settings is not None:
@@ -350,7 +350,8 @@ class Workspace:
         patches: Sequence[Any] | None,
         measurement_name: str | None,
         measurement_index: int | None,
-    ) -> tuple[dict[str, Any], str, int]:
+        poi_name: str | None = _UNSET,
+    ) -> tuple[dict[str, Any], str | None, int]:
         measurement = self.get_measurement(measurement_name, measurement_index)
         index = self.measurement_names.index(measurement["name"])
         spec = {
@@ -358,7 +359,9 @@ class Workspace:
             "parameters": measurement["config"]["parameters"],
         }
         spec = apply_patches(spec, patches)
-        poi = measurement["config"]["poi"]
+        poi = measurement["config"]["poi"] if poi_name is _UNSET else poi_name
+        if poi is None:
+            return spec, poi, index
         defined = {
             m["name"]
             for c in spec.get("channels", [])
@@ -367,12 +370,17 @@ class Workspace:
             if isinstance(m, Mapping) and "name" in m
         }
         if poi not in defined:
+            where = (
+                f"measurements[{index}].config.poi"
+                if poi_name is _UNSET
+                else "poi_name"
+            )
             msg = (
                 f"poi {poi!r} of measurement {measurement['name']!r} is not defined by "
                 f"any modifier (apply the signal patch first?); defined: "
                 f"{sorted(defined)[:20]}"
             )
-            raise SpecError(msg, f"measurements[{index}].config.poi")
+            raise SpecError(msg, where)
         return spec, poi, index
 
     @staticmethod
