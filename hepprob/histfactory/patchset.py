@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 __all__ = ["Patch", "PatchSet", "apply_patches", "digest"]
 
 
+def __dir__() -> list[str]:
+    return __all__
+
+
 def digest(obj: Any, algorithm: str = "sha256") -> str:
     """Hash of a JSON object, as recorded in a patchset's ``metadata.digests``.
 

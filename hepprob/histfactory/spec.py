@@ -24,6 +24,11 @@ __all__ = [
     "validate_workspace",
 ]
 
+
+def __dir__() -> list[str]:
+    return __all__
+
+
 SCHEMA_VERSION = "1.0.0"
 
 #: the modifier types of the HistFactory JSON specification 1.0.0

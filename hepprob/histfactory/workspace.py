@@ -14,6 +14,11 @@ from hepprob.histfactory.spec import validate_workspace
 
 __all__ = ["Patch", "PatchSet", "Workspace"]
 
+
+def __dir__() -> list[str]:
+    return __all__
+
+
 _JOINS = ("none", "outer", "left outer", "right outer")
 _UNSET: Any = object()
 

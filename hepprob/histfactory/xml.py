@@ -23,6 +23,11 @@ from hepprob.histfactory.spec import SCHEMA_VERSION, validate_workspace
 
 __all__ = ["dump", "parse"]
 
+
+def __dir__() -> list[str]:
+    return __all__
+
+
 _MODIFIER_TAGS = (
     "HistoSys",
     "NormFactor",
