@@ -220,7 +220,7 @@ class Model:
         self.main_model = _MainModel(self)
         self.constraint_model = _ConstraintModel(self)
         self._arrays = _device_arrays(self.compiled)
-        self._jit_logpdf = jax.jit(self._logpdf_single)
+        self._jitted: dict[Any, Callable[..., Array]] = {}
 
     # ------------------------------------------------------------ public API
 
@@ -252,8 +252,8 @@ class Model:
         p = self._check_pars(pars)
         d = self._check_data(data, self.config.nmaindata + self.config.nauxdata, "data")
         if p.ndim == 1 and d.ndim == 1:
-            return self._jit_logpdf(p, d)[None]
-        return _vectorize(self._jit_logpdf, p, d)
+            return _vectorize(self._logpdf_single, p, d)[None]
+        return _vectorize(self._logpdf_single, p, d)
 
     def mainlogpdf(self, maindata: ArrayLike, pars: ArrayLike) -> Array:
         """Same as ``main_model.logpdf`` (pyhf's name)."""
@@ -311,17 +311,33 @@ class Model:
             if np.any(np.isnan(host)):
                 msg = f"{what} contains NaN at positions {np.flatnonzero(np.isnan(host))[:10].tolist()}"
                 raise DataError(msg)
-            if np.any(host < 0):
-                bad = np.flatnonzero(host.reshape(-1) < 0)[:10].tolist()
-                msg = f"{what} must be non-negative counts; negative at flat positions {bad}"
+            counts = self._count_mask(what)  # Gaussian auxdata may be negative
+            negative = (host < 0) & counts
+            if np.any(negative):
+                bad = np.flatnonzero(negative.reshape(-1))[:10].tolist()
+                msg = (
+                    f"{what} must be non-negative counts (main bins and Poisson auxdata); "
+                    f"negative at flat positions {bad}"
+                )
                 raise DataError(msg)
         return d
 
+    def _count_mask(self, what: str) -> np.ndarray:
+        """Which entries of ``what`` are Poisson counts (must be >= 0)."""
+        main = np.ones(self.config.nmaindata, dtype=bool)
+        aux = self.compiled.aux_poisson
+        return {"data": np.concatenate([main, aux]), "maindata": main, "auxdata": aux}[
+            what
+        ]
+
     def _batched(self, fn: Callable[[Array], Array], p: Array) -> Array:
+        """``fn`` jitted, mapped over leading batch axes of ``p``."""
+        key = (fn.__name__, p.ndim > 1)
+        if key not in self._jitted:
+            self._jitted[key] = jax.jit(jax.vmap(fn) if p.ndim > 1 else fn)
         if p.ndim == 1:
-            return fn(p)
-        flat = p.reshape(-1, p.shape[-1])
-        out = jax.vmap(fn)(flat)
+            return self._jitted[key](p)
+        out = self._jitted[key](p.reshape(-1, p.shape[-1]))
         return out.reshape(*p.shape[:-1], *out.shape[1:])
 
     # ------------------------------------------------------------ pure core
@@ -428,10 +444,13 @@ def _device_arrays(c: CompiledSpec) -> dict[str, Array]:
 
 
 def _vectorize(fn: Callable[[Array, Array], Array], p: Array, d: Array) -> Array:
-    """Broadcast a scalar ``fn(pars, data)`` over leading batch axes."""
-    if p.ndim == 1 and d.ndim == 1:
-        return fn(p, d)
-    return jnp.vectorize(fn, signature="(p),(d)->()")(p, d)
+    """Broadcast a scalar ``fn(pars, data)`` over leading batch axes (jitted once)."""
+    model = fn.__self__  # a bound method of Model
+    key = (fn.__name__, p.ndim > 1 or d.ndim > 1)
+    if key not in model._jitted:
+        mapped = jnp.vectorize(fn, signature="(p),(d)->()") if key[1] else fn
+        model._jitted[key] = jax.jit(mapped)
+    return model._jitted[key](p, d)
 
 
 def _validate(spec: Mapping[str, Any]) -> None:
