@@ -274,3 +274,39 @@ def test_bad_input_gets_named_errors():
         bayes.posterior_predictive(
             counting, az.from_dict(posterior={"x": np.ones((1, 3))}), n
         )
+
+
+def test_factor_and_deterministic_sites():
+    """A Gaussian constraint as numpyro.factor samples as the same term observed."""
+    y = np.array([0.4, 1.1, 0.7])
+
+    def observed(y):
+        m = hepprob.param("m", 0.0, -10.0, 10.0)
+        numpyro.deterministic("twice", 2.0 * m)
+        numpyro.sample("c", npd.Normal(m, 0.5), obs=0.2)
+        numpyro.sample("y", npd.Normal(m, 1.0), obs=y)
+
+    def factored(y):
+        m = hepprob.param("m", 0.0, -10.0, 10.0)
+        numpyro.deterministic("twice", 2.0 * m)
+        numpyro.factor("c", npd.Normal(m, 0.5).log_prob(0.2))
+        numpyro.sample("y", npd.Normal(m, 1.0), obs=y)
+
+    kwargs = {"num_warmup": 200, "num_samples": 200, "seed": 4, "progress_bar": False}
+    a = hepprob.mcmc(observed, y, **kwargs)
+    b = hepprob.mcmc(factored, y, **kwargs)
+    # equal densities up to a constant: NUTS takes the same path
+    np.testing.assert_allclose(
+        b.posterior["m"].values, a.posterior["m"].values, rtol=1e-8
+    )
+    np.testing.assert_allclose(b.posterior["twice"].values, 2 * b.posterior["m"].values)
+    assert "c" not in b.observed_data  # a factor has no data
+    np.testing.assert_allclose(
+        b.log_likelihood["c"].values,
+        scipy.stats.norm.logpdf(0.2, a.posterior["m"].values, 0.5),
+        rtol=1e-12,
+    )
+    # closed form: flat prior, Gaussian likelihoods -> Gaussian posterior
+    w = np.array([1 / 0.25, 1.0, 1.0, 1.0])
+    mean = np.sum(w * np.array([0.2, *y])) / w.sum()
+    _within_mcse(a.posterior["m"].values, mean)
