@@ -25,6 +25,7 @@ __all__ = ["CustomPDF", "from_function"]
 _DEFAULTS = {1: (32, 8, 256), 2: (24, 2, 32), 3: (16, 2, 12)}
 _DEFAULTS_HIGH = (8, 1, 4)
 _MAX_ROUNDS = 1000  # accept-reject rounds before giving up (then NaN + warning)
+_CONVERGENCE_RTOL = 1e-9  # normaliser change on doubling the panels that warns
 
 
 class CustomPDF(Distribution):
@@ -43,7 +44,10 @@ class CustomPDF(Distribution):
     substitution :math:`x = (3u - u^3)/2`, which restores fast convergence for
     square-root edge behaviour such as :math:`\sin\theta = \sqrt{1-\cos^2\theta}`
     in angular densities. Raise ``order``/``panels`` for sharply peaked shapes
-    (compare ``log_normalizer`` at two settings to check). This is
+    (with ``check_convergence``, the default, the first normaliser computed from
+    concrete parameters is recomputed with twice the panels and a
+    :class:`~hepprob.errors.HepprobWarning` says when it moved by more than
+    ``1e-9`` relative). This is
     the zfit/RooFit "custom PDF" idea: write the shape, the library normalises it.
 
     Sampling is exact accept-reject from a piecewise-constant envelope: the box is
@@ -81,6 +85,7 @@ class CustomPDF(Distribution):
     envelope_cells: ClassVar[int | None] = None
     safety: ClassVar[float] = 1.5
     cluster_ends: ClassVar[bool | Sequence[bool]] = False
+    check_convergence: ClassVar[bool] = True
     log_density: ClassVar[bool] = False
     param_names: ClassVar[tuple[str, ...] | None] = None
     param_constraints: ClassVar[Mapping[str, Any]] = {}
@@ -96,6 +101,7 @@ class CustomPDF(Distribution):
     _hp_hi: ClassVar[np.ndarray]
     _hp_nodes: ClassVar[np.ndarray]
     _hp_weights: ClassVar[np.ndarray]
+    _hp_fine: ClassVar[tuple[np.ndarray, np.ndarray]]  # twice the panels: a check
     _hp_cells: ClassVar[int]
     _hp_sampler: ClassVar[Callable[..., Any]]
 
@@ -161,6 +167,7 @@ class CustomPDF(Distribution):
             return cached
         value = self._log_integral(self._hp_lo, self._hp_hi)
         if is_concrete(value):
+            self._check_normaliser(value)
             self.__dict__["_hp_log_norm"] = value
         return value
 
@@ -252,13 +259,40 @@ class CustomPDF(Distribution):
         out = type(self)._hp_fn(x, **params)
         return out if self.log_density else jnp.log(out)
 
-    def _quad_points(self, a: Array, b: Array) -> tuple[Array, Array]:
+    def _check_normaliser(self, value: Array) -> None:
+        """Concrete parameters: a finite normaliser, and a converged one (warning)."""
+        owner = type(self).__name__
+        arr = np.asarray(value)
+        if not np.all(np.isfinite(arr)):
+            msg = (
+                f"{owner}: the integral of the density over the box is not a positive "
+                f"finite number (log integral {arr}) for parameters "
+                f"{ {k: np.asarray(v).tolist() for k, v in self.params.items()} }; "
+                "the density must be >= 0 and not zero everywhere"
+            )
+            raise ParameterError(msg)
+        if not self.check_convergence:
+            return
+        fine = np.asarray(self._log_integral(self._hp_lo, self._hp_hi, fine=True))
+        diff = float(np.max(np.abs(np.expm1(fine - arr))))
+        if diff > _CONVERGENCE_RTOL:
+            msg = (
+                f"{owner}: the numerical normalisation is not converged (relative "
+                f"change {diff:.2g} when the panels are doubled); raise order or "
+                "panels, or use cluster_ends for square-root edges"
+            )
+            warnings.warn(msg, HepprobWarning, stacklevel=4)
+
+    def _quad_points(
+        self, a: Array, b: Array, *, fine: bool = False
+    ) -> tuple[Array, Array]:
         """Tensor-product rule on boxes ``[a, b]`` of shape ``(*box, d)``.
 
         Returns points ``(M, *box, d)`` and log weights ``(M, *box)`` including
         the Jacobian of the map from ``[-1, 1]^d``.
         """
-        t, w = type(self)._hp_nodes, type(self)._hp_weights  # (M, d), (M,)
+        cls = type(self)
+        t, w = cls._hp_fine if fine else (cls._hp_nodes, cls._hp_weights)
         a, b = jnp.broadcast_arrays(jnp.asarray(a), jnp.asarray(b))
         mid, half = 0.5 * (a + b), 0.5 * (b - a)
         shape = (t.shape[0],) + (1,) * (a.ndim - 1) + (self._hp_dim,)
@@ -289,9 +323,10 @@ class CustomPDF(Distribution):
             raise ParameterError(msg) from None
         return out, jnp.broadcast_to(log_w, expected)
 
-    def _log_integral(self, a: ArrayLike, b: ArrayLike) -> Array:
+    def _log_integral(self, a: ArrayLike, b: ArrayLike, *, fine: bool = False) -> Array:
         """``log`` of the integral of ``f`` over ``[a, b]``, batch-broadcast."""
-        out, log_w = self._raw(*self._quad_points(jnp.asarray(a), jnp.asarray(b)))
+        pts = self._quad_points(jnp.asarray(a), jnp.asarray(b), fine=fine)
+        out, log_w = self._raw(*pts)
         if self.log_density:
             return jax.nn.logsumexp(out + log_w, axis=0)
         # a plain weighted sum keeps gradients finite where f vanishes at a node
@@ -321,6 +356,7 @@ def from_function(
     envelope_cells: int | None = None,
     safety: float = 1.5,
     cluster_ends: bool | Sequence[bool] = False,
+    check_convergence: bool = True,
     log_density: bool = False,
     name: str | None = None,
 ) -> type[CustomPDF]:
@@ -346,6 +382,9 @@ def from_function(
         cluster_ends: per axis (or one bool for all), cluster the nodes at the
             box edges (see :class:`CustomPDF`); use it for square-root edges
             such as :math:`\sin\theta = \sqrt{1-\cos^2\theta}`.
+        check_convergence: when the normaliser is first computed from concrete
+            parameters, recompute it with twice the panels and warn
+            (``HepprobWarning``) if it moves by more than ``1e-9`` relative.
         log_density: ``fn`` returns ``log f`` instead of ``f``.
         name: class name (default: ``fn.__name__``).
 
@@ -375,6 +414,7 @@ def from_function(
         "envelope_cells": envelope_cells,
         "safety": safety,
         "cluster_ends": cluster_ends,
+        "check_convergence": check_convergence,
         "log_density": log_density,
         "param_names": None if params is None else tuple(params),
         "param_constraints": dict(param_constraints or {}),
@@ -420,17 +460,14 @@ def _setup(cls: type[CustomPDF]) -> None:
         raise ParameterError(msg)
 
     cluster = _cluster_flags(owner, cls.cluster_ends, dim)
-    rules = [_composite_legendre(order, panels, ends=c) for c in cluster]
-    grids = np.meshgrid(*[r[0] for r in rules], indexing="ij")
-    wgrids = np.meshgrid(*[r[1] for r in rules], indexing="ij")
+    cls._hp_nodes, cls._hp_weights = _product_rule(order, panels, cluster)
+    cls._hp_fine = _product_rule(order, 2 * panels, cluster)
     cls._hp_fn = staticmethod(fn)
     cls._hp_names = tuple(names)
     cls._hp_defaults = defaults
     cls._hp_dim = dim
     cls._hp_vector = vector
     cls._hp_lo, cls._hp_hi = lo, hi
-    cls._hp_nodes = np.stack([g.ravel() for g in grids], axis=-1)
-    cls._hp_weights = np.prod(np.stack([g.ravel() for g in wgrids], axis=-1), axis=-1)
     cls._hp_cells = cells
     cls.safety = safety
     cls.arg_constraints = {
@@ -577,6 +614,18 @@ def _cluster_flags(owner: str, value: Any, dim: int) -> list[bool]:
         )
         raise ParameterError(msg)
     return [bool(f) for f in flags]
+
+
+def _product_rule(
+    order: int, panels: int, cluster: list[bool]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tensor-product nodes ``(M, d)`` on ``[-1, 1]^d`` and weights ``(M,)``."""
+    rules = [_composite_legendre(order, panels, ends=c) for c in cluster]
+    grids = np.meshgrid(*[r[0] for r in rules], indexing="ij")
+    wgrids = np.meshgrid(*[r[1] for r in rules], indexing="ij")
+    nodes = np.stack([g.ravel() for g in grids], axis=-1)
+    weights = np.prod(np.stack([g.ravel() for g in wgrids], axis=-1), axis=-1)
+    return nodes, weights
 
 
 def _composite_legendre(

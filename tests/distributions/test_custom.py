@@ -306,6 +306,19 @@ def test_cluster_ends_semicircle():
         ).pvalue
         > 1e-3
     )
+    # the plain rule converges only algebraically here: the convergence check says so
+    Plain = dist.from_function(
+        lambda x, a: jnp.sqrt(1.0 - x**2) * (1.0 + a * x), -1.0, 1.0
+    )
+    with pytest.warns(HepprobWarning, match="not converged"):
+        Plain(a=a).log_prob(0.1)
+
+
+def test_zero_normaliser_raises():
+    Flat = dist.from_function(lambda x, a: a * jnp.ones_like(x), 0.0, 1.0)
+    with pytest.raises(ParameterError, match="integral of the density over the box"):
+        Flat(a=0.0).log_prob(0.5)
+    assert float(Flat(a=2.0).log_prob(0.5)) == pytest.approx(0.0, abs=1e-14)
 
 
 def test_positional_defaults_and_constraints():
