@@ -349,6 +349,63 @@ class Workspace:
             raise SpecError(msg, "version")
         return cls(spec)
 
+    @classmethod
+    def build(
+        cls, model: Any, data: Sequence[float], name: str = "measurement"
+    ) -> Workspace:
+        """A workspace holding ``model`` and the main ``data`` (as ``pyhf`` build).
+
+        The measurement ``name`` records the model's POI and, for every
+        parameter, its settings in the model spec (e.g. lumi ``auxdata`` and
+        ``sigmas``) with the model's suggested inits, bounds and fixed flags.
+
+        Args:
+            model: a ``Model`` (anything with ``spec`` and pyhf-like ``config``).
+            data: observed main data, ordered as ``model.config.channels``
+                (auxiliary data after them are ignored).
+            name: the measurement name.
+
+        Raises:
+            SpecError: too few data or an invalid result.
+        """
+        config = model.config
+        nmain = sum(config.channel_nbins[c] for c in config.channels)
+        values = [float(x) for x in data]
+        if len(values) < nmain:
+            msg = f"expected at least {nmain} main data values, got {len(values)}"
+            raise SpecError(msg, "data")
+        init = [float(x) for x in config.suggested_init()]
+        bounds = [[float(lo), float(hi)] for lo, hi in config.suggested_bounds()]
+        fixed = [bool(f) for f in config.suggested_fixed()]
+        settings = {p["name"]: p for p in model.spec.get("parameters", [])}
+        parameters = []
+        for pname in config.par_order:
+            sl = config.par_slice(pname)
+            cfg = copy.deepcopy(dict(settings.get(pname, {"name": pname})))
+            cfg.update(inits=init[sl], bounds=bounds[sl], fixed=all(fixed[sl]))
+            parameters.append(cfg)
+        observations = []
+        start = 0
+        for channel in config.channels:
+            stop = start + config.channel_nbins[channel]
+            observations.append({"name": channel, "data": values[start:stop]})
+            start = stop
+        spec = {
+            "channels": copy.deepcopy(model.spec["channels"]),
+            "measurements": [
+                {
+                    "name": name,
+                    "config": {"poi": config.poi_name, "parameters": parameters},
+                }
+            ],
+            "observations": observations,
+            "version": "1.0.0",
+        }
+        if config.poi_name is None:
+            msg = "the model has no POI; a workspace measurement needs one"
+            raise SpecError(msg, "model.config.poi_name")
+        return cls(spec)
+
     # ------------------------------------------------------------ private
     def _model_spec(
         self,

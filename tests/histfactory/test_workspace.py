@@ -314,3 +314,27 @@ def test_file_round_trip_and_errors(tmp_path):
         match=r"observations\[0\]\.data\[1\]: observed counts must be non-negative",
     ):
         Workspace.from_file(DATA / "bad_negative_observation.json")
+
+
+def test_build_from_model_round_trip():
+    spec = load("good_workspace_twochannel.json")
+    ws, pws = Workspace(spec), pyhf.Workspace(spec)
+    model, pmodel = ws.model(), pws.model()
+    data = ws.data(model, include_auxdata=False)
+    built = Workspace.build(model, data, name="rebuilt")
+    ref = pyhf.Workspace.build(
+        pmodel, pws.data(pmodel, include_auxdata=False), name="rebuilt"
+    )
+    assert built.to_dict()["channels"] == ref["channels"]
+    assert built.to_dict()["observations"] == ref["observations"]
+    assert (
+        built.get_measurement()["config"]["poi"]
+        == ref["measurements"][0]["config"]["poi"]
+    )
+    # the rebuilt workspace gives back the same model
+    again = built.model()
+    assert_model_matches(again, pmodel, built.data(again), pws.data(pmodel))
+    with pytest.raises(
+        SpecError, match=r"data: expected at least 4 main data values, got 3"
+    ):
+        Workspace.build(model, data[:3])
