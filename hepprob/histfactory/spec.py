@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import jsonschema
+import numpy as np
 
 from hepprob.errors import SpecError
 
@@ -203,13 +204,81 @@ def _check_schema(spec: Any, entry: str, what: str, root: str = "") -> None:
     if entry != "jsonpatch" and not isinstance(spec, Mapping):
         msg = f"a {what} must be a JSON object (dict), got {type(spec).__name__}"
         raise SpecError(msg, root or "<root>")
-    errors = list(_validator(entry).iter_errors(spec))
-    if not errors:
+    validator = _validator(entry)
+    if _fast_valid(validator, entry, spec):
+        return
+    errors = list(validator.iter_errors(spec))
+    if not errors:  # pragma: no cover - the reduced copy is exact; be safe
         return
     err = _deepest(errors)
     parts: list[str | int] = [root] if root else []
     parts += list(err.absolute_path)
     raise SpecError(_describe(err), format_path(parts))
+
+
+def _fast_valid(validator: jsonschema.Draft7Validator, entry: str, spec: Any) -> bool:
+    """Whether ``spec`` is valid, checked on a reduced copy (exact, but faster).
+
+    Large workspaces hold millions of bin contents and tens of thousands of
+    modifiers. The schema constrains bin arrays only as non-empty lists of
+    numbers and modifier names only as strings, so after a quick Python check
+    those are replaced by stand-ins, identical modifiers collapse to one, and
+    each distinct modifier shape is validated once. The reduced copy is valid
+    exactly when the original is; on failure the caller re-runs the full
+    validation for the exact path. (Keep in step with the schema file.)
+    """
+    if entry not in ("workspace", "model"):
+        return validator.is_valid(spec)
+    shapes: dict[str, Any] = {}
+    reduced = _reduce(spec, None, shapes)
+    if not validator.is_valid(reduced):
+        return False
+    modifier = _validator("modifier")
+    return all(modifier.is_valid(m) for m in shapes.values())
+
+
+def _reduce(node: Any, key: str | None, shapes: dict[str, Any]) -> Any:
+    if isinstance(node, Mapping):
+        out = {}
+        for k, v in node.items():
+            if k == "modifiers" and isinstance(v, list):
+                for mod in v:
+                    shape = _modifier_shape(mod)
+                    shapes.setdefault(
+                        json.dumps(shape, sort_keys=True, default=repr), shape
+                    )
+                out[k] = []
+            else:
+                out[k] = _reduce(v, k, shapes)
+        return out
+    if isinstance(node, list):
+        if key in ("data", "lo_data", "hi_data") and node and _all_numbers(node):
+            return [0.0]
+        return [_reduce(v, None, shapes) for v in node]
+    return node
+
+
+def _modifier_shape(mod: Any) -> Any:
+    if not isinstance(mod, Mapping):
+        return mod
+    shape = dict(mod)
+    if isinstance(shape.get("name"), str):
+        shape["name"] = ""
+    data = shape.get("data")
+    if isinstance(data, list) and data and _all_numbers(data):
+        shape["data"] = [0.0]
+    elif isinstance(data, Mapping):
+        shape["data"] = {
+            k: [0.0]
+            if isinstance(v, list) and v and _all_numbers(v)
+            else (0.0 if type(v) in (int, float) else v)
+            for k, v in data.items()
+        }
+    return shape
+
+
+def _all_numbers(values: list[Any]) -> bool:
+    return all(type(v) is float or type(v) is int for v in values)
 
 
 def _deepest(
@@ -300,13 +369,17 @@ def _check_unique(names: Sequence[str], path: str, what: str) -> None:
 def _check_finite(
     values: Sequence[float], path: str, what: str, *, nonneg: bool
 ) -> None:
-    for j, v in enumerate(values):
-        if not math.isfinite(v):
-            msg = f"{what} must be finite, got {v!r} in bin {j}"
-            raise SpecError(msg, f"{path}[{j}]")
-        if nonneg and v < 0:
-            msg = f"{what} must be non-negative, got {v!r} in bin {j}"
-            raise SpecError(msg, f"{path}[{j}]")
+    arr = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if nonneg:
+        bad |= arr < 0
+    if not bad.any():
+        return
+    j = int(np.flatnonzero(bad)[0])
+    v = values[j]
+    problem = "finite" if not math.isfinite(v) else "non-negative"
+    msg = f"{what} must be {problem}, got {v!r} in bin {j}"
+    raise SpecError(msg, f"{path}[{j}]")
 
 
 def _check_channels(channels: Sequence[Mapping[str, Any]], path: str) -> dict[str, int]:

@@ -428,3 +428,35 @@ def test_schema_document_and_helpers():
         SpecError, match=r"unknown HistFactory schema version '9\.9\.9'"
     ):
         load_schema("9.9.9")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.json")))
+def test_fast_schema_path_agrees_with_full_validation(name):
+    """The reduced-copy schema check says 'valid' exactly when jsonschema does."""
+    from hepprob.histfactory import spec as spec_module
+
+    doc = load(name)
+    for entry, what in (
+        ("workspace", doc),
+        ("model", {"channels": doc.get("channels")}),
+    ):
+        validator = spec_module._validator(entry)
+        assert spec_module._fast_valid(validator, entry, what) == validator.is_valid(
+            what
+        )
+
+
+def test_large_workspace_modifier_errors_keep_their_path():
+    spec = load("good_workspace_twochannel.json")
+    for _ in range(3):
+        spec["channels"].append(copy.deepcopy(spec["channels"][1]))
+    for i, ch in enumerate(spec["channels"][2:], start=2):
+        ch["name"] = f"CR{i}"
+        spec["observations"].append({"name": ch["name"], "data": [1.0, 2.0]})
+    validate_workspace(spec)
+    spec["channels"][4]["samples"][1]["modifiers"][0]["data"][1] = True
+    with pytest.raises(
+        SpecError,
+        match=r"channels\[4\]\.samples\[1\]\.modifiers\[0\]\.data\[1\]: expected a number, got True",
+    ):
+        validate_workspace(spec)
