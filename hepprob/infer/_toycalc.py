@@ -33,8 +33,14 @@ def sample_data(eng: mle.Engine, pars: Array, key: PRNGKey, n: int) -> Array:
 
     Main data are Poisson around ``expected_data(pars, include_auxdata=False)``;
     each auxiliary datum is drawn from its constraint term, Normal(expected,
-    sigma) or Poisson(expected), as in the HistFactory likelihood.
+    sigma) or Poisson(expected), as in the HistFactory likelihood. hepprob
+    models use their :class:`hepprob.histfactory.HistFactory` distribution;
+    other pyhf-like models are read through their config.
     """
+    from hepprob.histfactory import HistFactory, Model
+
+    if isinstance(eng.model, Model):
+        return HistFactory(eng.model, pars).sample(key, (n,))
     n_main, _ = eng.sizes()
     is_poisson, sigma = aux_layout(eng)
     expected = eng.expected(pars)
@@ -43,11 +49,9 @@ def sample_data(eng: mle.Engine, pars: Array, key: PRNGKey, n: int) -> Array:
     main = jax.random.poisson(k_main, lam_main, (n, n_main)).astype(jnp.float64)
     aux_mean = expected[n_main:]
     n_aux = aux_mean.shape[0]
-    pois = jax.random.poisson(k_pois, jnp.maximum(aux_mean, 0.0), (n, n_aux)).astype(
-        jnp.float64
-    )
+    pois = jax.random.poisson(k_pois, jnp.maximum(aux_mean, 0.0), (n, n_aux))
     gaus = aux_mean + sigma * jax.random.normal(k_norm, (n, n_aux), dtype=jnp.float64)
-    aux = jnp.where(is_poisson, pois, gaus)
+    aux = jnp.where(is_poisson, pois.astype(jnp.float64), gaus)
     return jnp.concatenate([main, aux], axis=1)
 
 
@@ -119,18 +123,21 @@ def toy_pvalues(
         msg = f"ntoys: expected a positive integer, got {ntoys!r}"
         raise ParameterError(msg)
     name = _NAMES[test_stat]
+    poi = eng.poi_index()
     mu_arr = jnp.asarray(mu, dtype=jnp.float64)
     bkg_mu = 1.0 if test_stat == "q0" else 0.0
-    gen = eng.jitted(("toy_gen", name), _build_generators(name))
-    obs_stat, pars, ok = gen(*setup, mu_arr, jnp.asarray(bkg_mu))
+    xs, fs, ok = eng.jitted("toy_gen", _build_generators)(
+        *setup, mu_arr, jnp.asarray(bkg_mu)
+    )
     mle.warn_unconverged(ok, "hypotest (toys)")
+    obs_stat = stat_from_fits(name, fs[1], fs[0], xs[0, poi], mu_arr)
     key_sb, key_b = jax.random.split(jax.random.PRNGKey(seed))
-    batch = eng.jitted(("toy_stats", name), _build_toy_stats(name))
+    batch = eng.jitted("toy_fits", _build_toy_fits)
     stats, conv = [], []
-    for pars_h, key in ((pars[0], key_sb), (pars[1], key_b)):
+    for pars_h, key in ((xs[1], key_sb), (xs[2], key_b)):
         toys = sample_data(eng, pars_h, key, int(ntoys))
-        s_h, c_h = _run_batches(batch, setup, mu_arr, toys)
-        stats.append(s_h)
+        f_free, f_fix, muhat, c_h = _run_batches(batch, setup, mu_arr, toys)
+        stats.append(np.asarray(stat_from_fits(name, f_fix, f_free, muhat, mu_arr)))
         conv.append(c_h)
     mle.warn_unconverged(np.concatenate(conv), "hypotest (toy fits)")
     sb_stats, b_stats = stats
@@ -156,44 +163,38 @@ def _empirical(
 
 def _run_batches(
     batch: Callable[..., Any], setup: mle.Setup, mu: Array, toys: Array
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, ...]:
+    """Fit ``toys`` in fixed-size vectorised batches (the last one padded)."""
     n = toys.shape[0]
     size = min(BATCH, n)
-    stats, conv = [], []
+    parts = []
     for start in range(0, n, size):
         chunk = toys[start : start + size]
         pad = size - chunk.shape[0]
         if pad:
             chunk = jnp.concatenate([chunk, jnp.tile(chunk[-1:], (pad, 1))])
-        s, c = batch(chunk, setup.init, setup.lower, setup.upper, setup.fixed, mu)
-        stats.append(np.asarray(s)[: size - pad])
-        conv.append(np.asarray(c)[: size - pad])
-    return np.concatenate(stats), np.concatenate(conv)
+        out = batch(chunk, setup.init, setup.lower, setup.upper, setup.fixed, mu)
+        parts.append([np.asarray(o)[: size - pad] for o in out])
+    return tuple(np.concatenate([p[j] for p in parts]) for j in range(4))
 
 
-def _build_generators(name: str) -> Callable[[mle.Engine], Callable[..., Any]]:
-    def build(eng: mle.Engine) -> Callable[..., Any]:
-        poi = eng.poi_index()
+def _build_generators(eng: mle.Engine) -> Callable[..., Any]:
+    """Free fit, and fits at ``mu`` and the background POI, to the observed data."""
 
-        def program(data, init, lower, upper, fixed, mu, bkg_mu):  # type: ignore[no-untyped-def]
-            mus = jnp.stack([mu, bkg_mu])
-            xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, mus)
-            stat = stat_from_fits(name, fs[1], fs[0], xs[0, poi], mu)
-            return stat, xs[1:], ok
+    def program(data, init, lower, upper, fixed, mu, bkg_mu):  # type: ignore[no-untyped-def]
+        return profile_fits(
+            eng, data, init, lower, upper, fixed, jnp.stack([mu, bkg_mu])
+        )
 
-        return program
-
-    return build
+    return program
 
 
-def _build_toy_stats(name: str) -> Callable[[mle.Engine], Callable[..., Any]]:
-    def build(eng: mle.Engine) -> Callable[..., Any]:
-        poi = eng.poi_index()
+def _build_toy_fits(eng: mle.Engine) -> Callable[..., Any]:
+    """Per toy: ``(-2 ln L free, -2 ln L at mu, muhat, converged)``, vmapped."""
+    poi = eng.poi_index()
 
-        def one(data, init, lower, upper, fixed, mu):  # type: ignore[no-untyped-def]
-            xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, mu[None])
-            return stat_from_fits(name, fs[1], fs[0], xs[0, poi], mu), jnp.all(ok)
+    def one(data, init, lower, upper, fixed, mu):  # type: ignore[no-untyped-def]
+        xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, mu[None])
+        return fs[0], fs[1], xs[0, poi], jnp.all(ok)
 
-        return jax.vmap(one, in_axes=(0, None, None, None, None, None))
-
-    return build
+    return jax.vmap(one, in_axes=(0, None, None, None, None, None))

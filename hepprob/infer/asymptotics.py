@@ -15,9 +15,11 @@ from hepprob.errors import ParameterError
 __all__ = [
     "EXPECTED_NSIGMA",
     "AsimovStage",
+    "asimov_mu",
     "asimov_stage",
     "log_cls",
     "mu_stage",
+    "sqrt_stats",
     "TEST_STATS",
     "asymptotic_pvalues",
     "check_asimov_poi",
@@ -159,26 +161,29 @@ class AsimovStage(NamedTuple):
     converged: Array  # (2,) flags of the two fits
 
 
+def asimov_mu(test_stat: str) -> float:
+    """POI value of the Asimov (background) hypothesis: 0, or 1 for ``q0`` (pyhf)."""
+    return 1.0 if test_stat == "q0" else 0.0
+
+
 def asimov_stage(
     eng: Any,
-    test_stat: str,
     data: Array,
     init: Array,
     lower: Array,
     upper: Array,
     fixed: Array,
+    mu_asimov: Array,
 ) -> AsimovStage:
-    """Free fit to data, Asimov dataset and its best fit (traceable).
+    """Free fit to data, Asimov dataset at POI ``mu_asimov`` and its best fit (traceable).
 
-    The Asimov POI is 0 for ``q``/``qtilde`` and 1 for ``q0``, as in pyhf. The
-    best fit to an Asimov dataset is, by construction, the point that generated
-    it (every Poisson and Gaussian term is maximal where its mean equals the
-    datum), so it is taken exactly instead of being fitted again.
+    The best fit to an Asimov dataset is, by construction, the point that
+    generated it (every Poisson and Gaussian term is maximal where its mean
+    equals the datum), so it is taken exactly instead of being fitted again.
     """
     from hepprob.infer.test_statistics import profile_fits
 
-    asimov_mu = jnp.array([1.0 if test_stat == "q0" else 0.0])
-    xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, asimov_mu)
+    xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, mu_asimov[None])
     asimov = eng.expected(xs[1])
     return AsimovStage(
         xs[0], fs[0], xs[1], asimov, xs[1], eng.objective(xs[1], asimov), ok
@@ -187,7 +192,6 @@ def asimov_stage(
 
 def mu_stage(
     eng: Any,
-    test_stat: str,
     stage: AsimovStage,
     data: Array,
     init: Array,
@@ -196,32 +200,59 @@ def mu_stage(
     fixed: Array,
     mus_data: Array,
     mus_asimov: Array,
-) -> tuple[Array, Array, Array, Array]:
-    r"""Fixed-POI fits at ``mus_data`` (to data) and ``mus_asimov`` (to Asimov).
+) -> tuple[Array, Array, Array]:
+    """Fixed-POI fits at ``mus_data`` (to data) and ``mus_asimov`` (to Asimov).
 
-    All fits are one vmapped batch. Returns :math:`\sqrt{q}` at ``mus_data``,
-    :math:`\sqrt{q_A}` at ``mus_asimov``, the fixed-fit parameters (data rows
-    first) and their convergence flags.
+    All fits are one vmapped batch. Returns their :math:`-2\\ln L` (data rows
+    first), parameters and convergence flags; :func:`sqrt_stats` turns them into
+    test statistics.
     """
-    from hepprob.infer.test_statistics import fixed_rows, stat_from_fits
+    from hepprob.infer.test_statistics import fixed_rows
 
     poi = eng.poi_index()
-    name = {"q": "qmu", "qtilde": "qmu_tilde", "q0": "q0"}[test_stat]
-    n_d = mus_data.shape[0]
-    mus = jnp.concatenate([mus_data, mus_asimov])
-    rows = fixed_rows(init, lower, upper, fixed, poi, mus)
-    n_a = mus_asimov.shape[0]
+    n_d, n_a = mus_data.shape[0], mus_asimov.shape[0]
+    rows = fixed_rows(
+        init, lower, upper, fixed, poi, jnp.concatenate([mus_data, mus_asimov])
+    )
     datasets = jnp.concatenate(
         [jnp.tile(data, (n_d, 1)), jnp.tile(stage.asimov_data, (n_a, 1))]
     )
     xs, fs, ok = jax.vmap(eng.fit_core)(datasets, *rows)
+    return fs, xs, ok
+
+
+def sqrt_stats(
+    test_stat: str,
+    stage: AsimovStage,
+    twice_nll_fixed: Array,
+    mus_data: Array,
+    mus_asimov: Array,
+    poi: int,
+) -> tuple[Array, Array]:
+    r""":math:`\sqrt{q}` at ``mus_data`` and :math:`\sqrt{q_A}` at ``mus_asimov``.
+
+    ``twice_nll_fixed`` holds the fixed-POI fits of :func:`mu_stage` (data rows
+    first). Traceable, and cheap enough to run eagerly.
+    """
+    from hepprob.infer.test_statistics import stat_from_fits
+
+    name = {"q": "qmu", "qtilde": "qmu_tilde", "q0": "q0"}[test_stat]
+    n_d = jnp.shape(mus_data)[0]
     q = stat_from_fits(
-        name, fs[:n_d], stage.twice_nll_data, stage.free_data[poi], mus_data
+        name,
+        twice_nll_fixed[:n_d],
+        stage.twice_nll_data,
+        stage.free_data[poi],
+        mus_data,
     )
     q_a = stat_from_fits(
-        name, fs[n_d:], stage.twice_nll_asimov, stage.free_asimov[poi], mus_asimov
+        name,
+        twice_nll_fixed[n_d:],
+        stage.twice_nll_asimov,
+        stage.free_asimov[poi],
+        mus_asimov,
     )
-    return _clip_sqrt(q), _clip_sqrt(q_a), xs, ok
+    return _clip_sqrt(q), _clip_sqrt(q_a)
 
 
 def log_cls(sqrtq: Array, sqrtq_asimov: Array, test_stat: str) -> Array:

@@ -213,49 +213,32 @@ def _check_scan(scan: ArrayLike, lo: float, hi: float) -> np.ndarray:
 
 def _as_results(cls_obs: np.ndarray, cls_exp: np.ndarray) -> list[Any]:
     return [
-        (_f64(o), [_f64(v) for v in e])
-        for o, e in zip(cls_obs, cls_exp, strict=True)
+        (_f64(o), [_f64(v) for v in e]) for o, e in zip(cls_obs, cls_exp, strict=True)
     ]
 
 
-def _build_stage(test_stat: str) -> Callable[[mle.Engine], Callable[..., Any]]:
-    def build(eng: mle.Engine) -> Callable[..., Any]:
-        def program(data, init, lower, upper, fixed):  # type: ignore[no-untyped-def]
-            return asymptotics.asimov_stage(
-                eng, test_stat, data, init, lower, upper, fixed
-            )
+def _build_stage(eng: mle.Engine) -> Callable[..., Any]:
+    def program(data, init, lower, upper, fixed, mu_asimov):  # type: ignore[no-untyped-def]
+        return asymptotics.asimov_stage(eng, data, init, lower, upper, fixed, mu_asimov)
 
-        return program
-
-    return build
+    return program
 
 
-def _build_points(test_stat: str) -> Callable[[mle.Engine], Callable[..., Any]]:
-    def build(eng: mle.Engine) -> Callable[..., Any]:
-        def program(data, init, lower, upper, fixed, stage, mus_data, mus_asimov):  # type: ignore[no-untyped-def]
-            sq, sqa, _, ok = asymptotics.mu_stage(
-                eng,
-                test_stat,
-                stage,
-                data,
-                init,
-                lower,
-                upper,
-                fixed,
-                mus_data,
-                mus_asimov,
-            )
-            return sq, sqa, ok
+def _build_points(eng: mle.Engine) -> Callable[..., Any]:
+    def program(data, init, lower, upper, fixed, stage, mus_data, mus_asimov):  # type: ignore[no-untyped-def]
+        fs, _, ok = asymptotics.mu_stage(
+            eng, stage, data, init, lower, upper, fixed, mus_data, mus_asimov
+        )
+        return fs, ok
 
-        return program
-
-    return build
+    return program
 
 
 def _stage(
     eng: mle.Engine, setup: mle.Setup, test_stat: str
 ) -> asymptotics.AsimovStage:
-    stage = eng.jitted(("stage", test_stat), _build_stage(test_stat))(*setup)
+    mu_a = jnp.asarray(asymptotics.asimov_mu(test_stat))
+    stage = eng.jitted("stage", _build_stage)(*setup, mu_a)
     mle.warn_unconverged(stage.converged, "upper_limit")
     return stage
 
@@ -268,10 +251,13 @@ def _points(
     mus_data: np.ndarray,
     mus_asimov: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    sq, sqa, ok = eng.jitted(("points", test_stat), _build_points(test_stat))(
-        *setup, stage, jnp.asarray(mus_data), jnp.asarray(mus_asimov)
-    )
+    """:math:`\\sqrt{q}` at ``mus_data``, :math:`\\sqrt{q_A}` at ``mus_asimov`` (one vmap)."""
+    mus_d, mus_a = jnp.asarray(mus_data), jnp.asarray(mus_asimov)
+    fs, ok = eng.jitted("points", _build_points)(*setup, stage, mus_d, mus_a)
     mle.warn_unconverged(ok, "upper_limit")
+    sq, sqa = asymptotics.sqrt_stats(
+        test_stat, stage, fs, mus_d, mus_a, eng.poi_index()
+    )
     return np.asarray(sq), np.asarray(sqa)
 
 
@@ -348,19 +334,7 @@ def _f64(value: Any) -> Array:
     return jnp.asarray(value, dtype=jnp.float64)
 
 
-def _build_q0(eng: mle.Engine) -> Callable[..., Any]:
-    def program(data, init, lower, upper, fixed):  # type: ignore[no-untyped-def]
-        stage = asymptotics.asimov_stage(eng, "q0", data, init, lower, upper, fixed)
-        zero = jnp.zeros(1)
-        sq, sqa, _, ok = asymptotics.mu_stage(
-            eng, "q0", stage, data, init, lower, upper, fixed, zero, zero
-        )
-        return sq[0], sqa[0], jnp.concatenate([stage.converged, ok])
-
-    return program
-
-
 def _q0_sqrt(eng: mle.Engine, setup: mle.Setup) -> tuple[Array, Array]:
-    sq, sqa, ok = eng.jitted("q0", _build_q0)(*setup)
-    mle.warn_unconverged(ok, "discovery")
-    return sq, sqa
+    from hepprob.infer.hypotest import asymptotic_sqrt_stats
+
+    return asymptotic_sqrt_stats(eng, setup, "q0", 0.0)

@@ -99,9 +99,8 @@ def fixed_poi_fit(
     eng = engine(model)
     poi = eng.poi_index()
     setup = eng.setup(data, init_pars, par_bounds, fixed_params, poi_value=poi_val)
-    x, fval, ok = eng.jitted("fit", _build_fit)(
-        setup.data, setup.init, setup.lower, setup.upper, setup.fixed.at[poi].set(True)
-    )
+    setup = setup._replace(fixed=setup.fixed.at[poi].set(True))
+    x, fval, ok = eng.jitted("fit", _build_fit)(*setup)
     warn_unconverged(ok, "mle.fixed_poi_fit")
     return _returns(eng, setup, x, fval, return_uncertainties, return_fitted_val)
 
@@ -127,11 +126,15 @@ class Engine:
         self.model = model
         self._programs: dict[Any, Callable[..., Any]] = {}
         self._sizes: tuple[int, int] | None = None
+        # hepprob models expose their unchecked scalar log-likelihood; pyhf-like
+        # models (e.g. pyhf's own with the jax backend) go through logpdf
+        pure = getattr(model, "logpdf_fn", None)
+        self._logpdf = pure() if callable(pure) else model.logpdf
 
     # -- the traceable pieces ------------------------------------------------
     def objective(self, pars: Array, data: Array) -> Array:
         """:math:`-2\\ln L` as a scalar."""
-        return -2.0 * jnp.sum(self.model.logpdf(pars, data))
+        return -2.0 * jnp.sum(self._logpdf(pars, data))
 
     def fit_core(
         self, data: Array, init: Array, lower: Array, upper: Array, fixed: Array

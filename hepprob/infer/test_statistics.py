@@ -253,18 +253,13 @@ def check_poi_free(eng: mle.Engine, fixed: ArrayLike) -> None:
         raise ParameterError(msg)
 
 
-def _build_teststat(name: str) -> Callable[[mle.Engine], Callable[..., Any]]:
-    def build(eng: mle.Engine) -> Callable[..., Any]:
-        poi = eng.poi_index()
+def _build_profile(eng: mle.Engine) -> Callable[..., Any]:
+    """Free and fixed-POI fits at one ``mu`` (shared by every test statistic)."""
 
-        def program(data, init, lower, upper, fixed, mu):  # type: ignore[no-untyped-def]
-            xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, mu[None])
-            stat = stat_from_fits(name, fs[1], fs[0], xs[0, poi], mu)
-            return stat, xs[1], xs[0], ok
+    def program(data, init, lower, upper, fixed, mu):  # type: ignore[no-untyped-def]
+        return profile_fits(eng, data, init, lower, upper, fixed, mu[None])
 
-        return program
-
-    return build
+    return program
 
 
 def _run(
@@ -280,12 +275,13 @@ def _run(
     eng = mle.engine(pdf)
     setup = eng.setup(data, init_pars, par_bounds, fixed_params)
     check_poi_free(eng, setup.fixed)
-    check_poi_bound(name, eng, setup.lower, stacklevel=4)
     mu_val = mle._as_scalar(mu, "mu")
-    stat, fixed_fit, free_fit, ok = eng.jitted(
-        ("teststat", name), _build_teststat(name)
-    )(*setup, jnp.asarray(mu_val))
+    check_poi_bound(name, eng, setup.lower, stacklevel=4)
+    mu_arr = jnp.asarray(mu_val, dtype=jnp.float64)
+    xs, fs, ok = eng.jitted("profile", _build_profile)(*setup, mu_arr)
     mle.warn_unconverged(ok, name)
+    stat = stat_from_fits(name, fs[1], fs[0], xs[0, eng.poi_index()], mu_arr)
+    fixed_fit, free_fit = xs[1], xs[0]
     if return_fitted_pars:
         return stat, (fixed_fit, free_fit)
     return stat
