@@ -7,6 +7,7 @@ channel files it lists) with the ROOT histograms it points to, and
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import pathlib
@@ -117,6 +118,12 @@ def parse(
             raise SpecError(msg, f"{top_path}: Combination")
         for inp in inputs:
             channel_file = root / inp.text.strip()
+            if not channel_file.is_file():
+                msg = (
+                    f"channel file {inp.text.strip()!r} not found under root_dir "
+                    f"{str(root)!r} (paths in the XML are relative to root_dir)"
+                )
+                raise SpecError(msg, f"{top_path}: Combination/Input")
             channel, data, channel_configs = _process_channel(
                 channel_file, reader, stat_threshold=stat_threshold
             )
@@ -162,7 +169,11 @@ def dump(workspace: Any, file: str | pathlib.Path | IO[str], **kwargs: Any) -> N
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, HepprobWarning, stacklevel=3)
+    # point the warning at the first frame outside this module (the caller)
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, HepprobWarning, stacklevel=level)
 
 
 def _parse_xml(path: pathlib.Path, expected: str) -> ET.Element:

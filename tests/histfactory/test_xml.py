@@ -237,7 +237,10 @@ def _edit(path: pathlib.Path, old: str, new: str) -> None:
             "config/example.xml",
             "./config/example_channel.xml",
             "./config/nothere.xml",
-            r"nothere\.xml: cannot read XML file",
+            (
+                r"example\.xml: Combination/Input: channel file "
+                r"'./config/nothere\.xml' not found under root_dir"
+            ),
         ),
         (
             "config/example.xml",
