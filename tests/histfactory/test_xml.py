@@ -8,6 +8,7 @@ import math
 import pathlib
 import re
 import shutil
+import sys
 import warnings
 
 import numpy as np
@@ -337,3 +338,19 @@ def test_imported_workspace_model_matches_pyhf(validation_dir, folder, top):
     ref = float(pmodel.logpdf(pars, pdata)[0])
     rel = 1e-6 if "DataDriven" in top else 1e-10
     assert mine == pytest.approx(ref, rel=rel)
+
+
+def test_without_uproot_says_how_to_install(validation_dir, monkeypatch):
+    root = validation_dir / "xml" / "multibin_histfactory"
+    monkeypatch.setitem(sys.modules, "uproot", None)
+    with pytest.raises(
+        ImportError, match=r'uproot is needed .*pip install "hepprob\[io\]"'
+    ):
+        hxml.parse(root / "config/example.xml", root)
+
+
+def test_warnings_point_at_the_caller(validation_dir):
+    root = validation_dir / "xml" / "xmlimport_input"
+    with pytest.warns(HepprobWarning, match="ConstraintTerm") as record:
+        hxml.parse(root / "config/example.xml", root)
+    assert {w.filename for w in record} == {__file__}
