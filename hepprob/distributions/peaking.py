@@ -114,8 +114,9 @@ class _RangedPeak(Distribution):
 
     def cdf(self, value: ArrayLike) -> Array:
         """Probability of ``[low, value]`` (lower end of the support without range)."""
-        x = jnp.clip(jnp.asarray(value, dtype=jnp.float64), self._lo, self._hi)
-        return self._mass(self._lo, x) / self._total
+        value = jnp.asarray(value, dtype=jnp.float64)
+        x = jnp.clip(value, self._lo, self._hi)
+        return jnp.where(value <= self._lo, 0.0, self._mass(self._lo, x) / self._total)
 
     def integral(self, a: ArrayLike, b: ArrayLike) -> Array:
         """Probability mass of ``[a, b]`` (clipped to the support; negative if a > b)."""
@@ -135,9 +136,6 @@ class _RangedPeak(Distribution):
         shape = tuple(sample_shape) + self.batch_shape
         u = jax.random.uniform(key, shape, dtype=jnp.float64, minval=1e-300)
         return self.icdf(u)
-
-    def _standardise(self, x: Array) -> Array:
-        raise NotImplementedError
 
     def _log_unnorm(self, x: Array) -> Array:
         raise NotImplementedError
@@ -175,15 +173,15 @@ class _AbstractCrystalBall(_RangedPeak):
         return out - jnp.log(self.scale)
 
     def _mass(self, a: Array, b: Array) -> Array:
-        t1 = (a - self.loc) / self.scale
-        t2 = (b - self.loc) / self.scale
+        t1 = _std(a, self.loc, self.scale)
+        t2 = _std(b, self.loc, self.scale)
         a_l, n_l, a_h, n_h = self._tails
         return _cb_mass_t(t1, t2, a_l, n_l, a_h, n_h)
 
     def _from_mass(self, m: Array, total: Array) -> Array:
         a_l, n_l, a_h, n_h = self._tails
-        t_lo = (self._lo - self.loc) / self.scale
-        t_hi = (self._hi - self.loc) / self.scale
+        t_lo = _std(self._lo, self.loc, self.scale)
+        t_hi = _std(self._hi, self.loc, self.scale)
         t = _cb_from_mass_t(m, total, t_lo, t_hi, a_l, n_l, a_h, n_h)
         return self.loc + self.scale * t
 
@@ -391,11 +389,11 @@ class BreitWigner(_RangedPeak):
 
     def _mass(self, a: Array, b: Array) -> Array:
         g = 0.5 * self.width
-        return _atan_diff((a - self.loc) / g, (b - self.loc) / g) / np.pi
+        return _atan_diff(_std(a, self.loc, g), _std(b, self.loc, g)) / np.pi
 
     def _from_mass(self, m: Array, total: Array) -> Array:
         g = 0.5 * self.width
-        theta = jnp.arctan((self._lo - self.loc) / g) + np.pi * m
+        theta = jnp.arctan(_std(self._lo, self.loc, g)) + np.pi * m
         theta = jnp.clip(theta, -0.5 * np.pi + 1e-16, 0.5 * np.pi - 1e-16)
         return self.loc + g * jnp.tan(theta)
 
@@ -479,8 +477,10 @@ class RelativisticBreitWigner(_RangedPeak):
     def _from_mass(self, m: Array, total: Array) -> Array:
         # start from the Cauchy (non-relativistic) quantile, then Newton in m
         h = 0.5 * self.width
-        th_lo = jnp.arctan((self._lo - self.mass) / h)
-        th_hi = jnp.minimum(jnp.arctan((self._hi - self.mass) / h), 0.5 * np.pi - 1e-12)
+        th_lo = jnp.arctan(_std(self._lo, self.mass, h))
+        th_hi = jnp.minimum(
+            jnp.arctan(_std(self._hi, self.mass, h)), 0.5 * np.pi - 1e-12
+        )
         start = self.mass + h * jnp.tan(th_lo + (m / total) * (th_hi - th_lo))
         hi = jnp.minimum(self._hi, self.mass + h * jnp.tan(th_hi))
         f_lo = self._primitive(self._lo)
@@ -549,8 +549,8 @@ class Voigtian(_RangedPeak):
         # substitute x = loc + h tan(theta): the Lorentzian tails become flat
         fl, fg = 2.0 * self.gamma, 2.3548200450309493 * self.sigma
         h = 0.5 * (0.5346 * fl + jnp.sqrt(0.2166 * fl * fl + fg * fg))  # Olivero 1977
-        th_a = jnp.arctan((a - self.loc) / h)
-        th_b = jnp.arctan((b - self.loc) / h)
+        th_a = jnp.arctan(_std(a, self.loc, h))
+        th_b = jnp.arctan(_std(b, self.loc, h))
 
         def integrand(theta: Array) -> Array:
             u = jnp.tan(theta)
@@ -654,10 +654,12 @@ class JohnsonSU(_RangedPeak):
         self._setup("JohnsonSU", params, low, high, validate_args)
 
     def _v(self, x: Array) -> Array:
-        return self.gamma + self.delta * jnp.arcsinh((x - self.loc) / self.scale)
+        finite = jnp.isfinite(x)
+        z = _std(jnp.where(finite, x, 0.0), self.loc, self.scale)
+        return jnp.where(finite, self.gamma + self.delta * jnp.arcsinh(z), x)
 
     def _log_unnorm(self, x: Array) -> Array:
-        z = (x - self.loc) / self.scale
+        z = _std(x, self.loc, self.scale)
         v = self._v(x)
         return (
             jnp.log(self.delta / (self.scale * SQRT_2PI))
@@ -700,6 +702,12 @@ def _check_power(owner: str, name: str, value: ArrayLike, *, ranged: bool) -> No
             lambda v: np.isfinite(v) & (v > 1),
             "> 1 without a range (the tail is not normalisable otherwise)",
         )
+
+
+def _std(x: Array, loc: Array, scale: Array) -> Array:
+    """``(x - loc) / scale`` that keeps ``±inf`` as is, with finite gradients."""
+    finite = jnp.isfinite(x)
+    return jnp.where(finite, (jnp.where(finite, x, 0.0) - loc) / scale, x)
 
 
 def _atan_diff(z1: Array, z2: Array) -> Array:
