@@ -90,7 +90,9 @@ def mcmc(
     JMLR 15 (2014) 1593, with NumPyro's step-size and mass-matrix adaptation.
 
     Args:
-        model: a NumPyro model function, e.g. ``ws.model().numpyro_model()``.
+        model: a NumPyro model function, e.g. ``ws.model().numpyro_model()``; a
+            HistFactory ``Model`` itself stands for ``model.numpyro_model()``
+            (auxiliary data as observed data).
         *model_args: arguments of ``model`` (typically the observed data).
         num_warmup: adaptation steps per chain (discarded).
         num_samples: kept draws per chain.
@@ -147,6 +149,7 @@ def mcmc(
         )
         raise ParameterError(msg)
     key = _prng_key(seed)
+    model = _model_function(model)
 
     sampled = with_priors(model, priors) if priors else model
     sites = _inspect(sampled, model_args, model_kwargs, "mcmc")
@@ -325,11 +328,15 @@ def posterior_predictive(
 
     Each observed site is drawn afresh from its distribution at the draw's
     parameter values (with the shape of its observed data); each deterministic
-    site (expected yields per channel and sample, when the model records them)
-    is recomputed.
+    site is recomputed. For a HistFactory ``Model`` (given instead of its
+    ``numpyro_model()``) the result also holds, per channel ``c`` and sample
+    ``s``, the expected yields ``"yields/c/s"`` and the replicated main counts
+    ``"counts/c"`` (parameters absent from the posterior, i.e. fixed ones, take
+    their suggested init).
 
     Args:
-        model: the model function that was sampled (``model_args`` as for it).
+        model: the model function that was sampled (``model_args`` as for it),
+            or a HistFactory ``Model``.
         idata: result of :func:`mcmc` on ``model``.
         *model_args: arguments of ``model``.
         seed: integer seed or PRNG key.
@@ -338,13 +345,15 @@ def posterior_predictive(
         **model_kwargs: keyword arguments of ``model``.
 
     Returns:
-        ``{site: array of shape (chain, draw, *site_shape)}``; pass it to
+        ``{site: array of shape (chain, draw, *site_shape)}`` for the observed
+        and deterministic sites (parameters are in ``idata.posterior``); pass it to
         ``arviz.from_dict(posterior_predictive=...)`` to add it to ``idata``.
 
     Raises:
         ParameterError: the posterior lacks a parameter of the model.
     """
     _check_count("batch_size", batch_size, minimum=1)
+    hf, model = _histfactory(model), _model_function(model)
     fn = with_priors(model, priors) if priors else model
     posterior = _posterior(idata, "posterior_predictive")
     sites = _inspect(fn, model_args, model_kwargs, "posterior_predictive")
@@ -365,6 +374,9 @@ def posterior_predictive(
     }
     keys = jax.random.split(_prng_key(seed), nchain * ndraw)
     out = _replicate(fn, flat, keys, model_args, model_kwargs, batch_size)
+    out = {n: v for n, v in out.items() if n not in flat}  # drop the inputs
+    if hf is not None:
+        out.update(_histfactory_yields(hf, flat, out))
     return {n: v.reshape((nchain, ndraw, *v.shape[1:])) for n, v in out.items()}
 
 
@@ -380,7 +392,9 @@ def prior_predictive(
     """Parameters drawn from their priors, and replicated data drawn at each.
 
     Args:
-        model: a NumPyro model function; every prior must be proper.
+        model: a NumPyro model function (every prior must be proper), or a
+            HistFactory ``Model``: then the result also holds ``"yields/c/s"``
+            and ``"counts/c"`` per channel ``c`` and sample ``s``.
         *model_args: arguments of ``model`` (observed data fix the data shapes).
         num_samples: number of prior draws.
         seed: integer seed or PRNG key.
@@ -397,6 +411,7 @@ def prior_predictive(
     """
     _check_count("num_samples", num_samples, minimum=1)
     _check_count("batch_size", batch_size, minimum=1)
+    hf, model = _histfactory(model), _model_function(model)
     fn = with_priors(model, priors) if priors else model
     sites = _inspect(fn, model_args, model_kwargs, "prior_predictive")
     improper = [
@@ -412,7 +427,10 @@ def prior_predictive(
         )
         raise ParameterError(msg)
     keys = jax.random.split(_prng_key(seed), int(num_samples))
-    return _replicate(fn, {}, keys, model_args, model_kwargs, batch_size)
+    out = _replicate(fn, {}, keys, model_args, model_kwargs, batch_size)
+    if hf is not None:
+        out.update(_histfactory_yields(hf, out, out))
+    return out
 
 
 # --------------------------------------------------------------------------- #
@@ -449,6 +467,51 @@ class _Unobserve(Messenger):
         msg["kwargs"]["sample_shape"] = tuple(obs_shape[:extra]) if extra > 0 else ()
         msg["value"] = None
         msg["is_observed"] = False
+
+
+def _histfactory(model: Any) -> Any:
+    """The HistFactory ``Model`` if ``model`` is one, else ``None``."""
+    from hepprob.histfactory import Model
+
+    return model if isinstance(model, Model) else None
+
+
+def _model_function(model: Any) -> Callable[..., Any]:
+    """A NumPyro model function: HistFactory models give ``numpyro_model()``."""
+    if _histfactory(model) is not None:
+        return model.numpyro_model()
+    if not callable(model):
+        msg = (
+            "model must be a NumPyro model function or a HistFactory Model, "
+            f"got {type(model).__name__}"
+        )
+        raise ModelError(msg)
+    return model
+
+
+def _histfactory_yields(
+    hf: Any, values: Mapping[str, Any], replicas: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Expected yields per channel and sample, and replicated counts per channel.
+
+    ``values`` holds parameter draws by parameter-set name, each with one leading
+    draw axis; parameters it lacks take ``config.suggested_init()``.
+    """
+    cfg = hf.config
+    n = int(np.shape(next(iter(values.values())))[0])
+    pars = np.tile(np.asarray(cfg.suggested_init(), dtype=np.float64), (n, 1))
+    for name in cfg.par_order:
+        if name in values:
+            pars[:, cfg.par_slice(name)] = np.asarray(values[name]).reshape(n, -1)
+    by_sample = np.asarray(hf.main_model.expected_data(pars, return_by_sample=True))
+    out = {}
+    data = replicas.get("data")
+    for channel, sl in cfg.channel_slices.items():
+        for k, sample in enumerate(cfg.samples):
+            out[f"yields/{channel}/{sample}"] = by_sample[:, k, sl]
+        if data is not None:
+            out[f"counts/{channel}"] = np.asarray(data)[:, sl]
+    return out
 
 
 def _fit_prior(
