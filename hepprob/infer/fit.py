@@ -1,13 +1,645 @@
-"""(being written)."""
+"""Maximum-likelihood fits of hepprob models and plain functions: ``fit`` and ``nll``."""
 
 from __future__ import annotations
 
-__all__ = ["fit", "nll"]
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as npd
+
+from hepprob._optional import require
+from hepprob._typing import Array, ArrayLike
+from hepprob.errors import ConvergenceWarning, DataError, ModelError, ParameterError
+from hepprob.infer.minimize import minimize
+from hepprob.infer.result import FitResult, _Group, _Problem
+from hepprob.model import ModelStructure, log_likelihood, trace_model
+
+__all__ = ["NLL", "fit", "nll"]
 
 
-def fit(*args, **kwargs):  # placeholder until written
-    raise NotImplementedError
+def __dir__() -> list[str]:
+    return __all__
 
 
-def nll(*args, **kwargs):  # placeholder until written
-    raise NotImplementedError
+_METHODS = ("auto", "jax", "minuit")
+_DEFAULT_TOL = 1e-9
+_DEFAULT_MAX_ITER = 200
+
+
+class NLL:
+    """A model's negative log-likelihood as a jitted function of a flat vector.
+
+    Made by :func:`nll`. Call it with a vector in :attr:`par_names` order;
+    :attr:`grad` and :attr:`hessian` are jitted exact derivatives. It carries
+    ``errordef = 0.5`` so that ``iminuit.Minuit(nll, nll.init, grad=nll.grad,
+    name=nll.par_names)`` gives likelihood errors directly.
+
+    Attributes:
+        par_names: flat parameter names.
+        init: start vector declared by the model.
+        lower: lower bounds.
+        upper: upper bounds.
+        errordef: 0.5 (an NLL, not a χ²).
+    """
+
+    errordef = 0.5
+
+    def __init__(
+        self,
+        objective: Callable[[Array, Any], Array],
+        data: Any,
+        par_names: list[str],
+        init: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+    ) -> None:
+        self._data = data
+        self._value = jax.jit(objective)
+        self._grad = jax.jit(jax.grad(objective))
+        self._hessian = jax.jit(jax.hessian(objective))
+        self.par_names = par_names
+        self.init = init
+        self.lower = lower
+        self.upper = upper
+
+    def __call__(self, x: ArrayLike) -> float:
+        """NLL at ``x`` (a Python float, as external minimisers expect)."""
+        return float(self._value(self._vector(x), self._data))
+
+    def grad(self, x: ArrayLike) -> np.ndarray:
+        """Exact gradient at ``x`` (NumPy array)."""
+        return np.asarray(self._grad(self._vector(x), self._data))
+
+    def hessian(self, x: ArrayLike) -> np.ndarray:
+        """Exact Hessian at ``x`` (NumPy array)."""
+        return np.asarray(self._hessian(self._vector(x), self._data))
+
+    def _vector(self, x: ArrayLike) -> Array:
+        vec = jnp.asarray(x, dtype=jnp.float64)
+        if vec.shape != (len(self.par_names),):
+            msg = (
+                f"NLL: x must have shape ({len(self.par_names)},) for parameters "
+                f"{self.par_names}, got shape {vec.shape}"
+            )
+            raise ParameterError(msg)
+        return vec
+
+
+def nll(model: Callable[..., Any], *args: Any, **kwargs: Any) -> NLL:
+    """The jitted negative log-likelihood of ``model(*args, **kwargs)``.
+
+    For external minimisers such as iminuit. Priors of ``hepprob.param`` sites
+    are ignored; ``numpyro.factor`` terms count.
+
+    Args:
+        model: a NumPyro model function with ``hepprob.param`` sites.
+        *args: the model's positional arguments (data).
+        **kwargs: its keyword arguments.
+
+    Returns:
+        An :class:`NLL`: callable on a flat vector, with ``grad``, ``hessian``,
+        ``par_names``, ``init``, ``lower``, ``upper`` and ``errordef``.
+
+    Example:
+        >>> import numpy as np, numpyro, numpyro.distributions as nd, hepprob
+        >>> def model(x):
+        ...     mu = hepprob.param("mu", 0.0)
+        ...     numpyro.sample("x", nd.Normal(mu, 1.0), obs=x)
+        >>> f = hepprob.infer.nll(model, np.array([1.0, 3.0]))
+        >>> f([2.0]) == f([0.0]) - 4.0, f.par_names
+        (True, ['mu'])
+    """
+    prepared = _prepare_model(model, args, kwargs)
+    s = prepared.structure
+    return NLL(
+        prepared.entry.objective, prepared.data, s.par_names, s.init, s.lower, s.upper
+    )
+
+
+def fit(
+    model: Callable[..., Any],
+    *model_args: Any,
+    init: Mapping[str, ArrayLike] | None = None,
+    fixed: Mapping[str, ArrayLike] | Sequence[str] | None = None,
+    method: str = "auto",
+    x0: ArrayLike | None = None,
+    options: Mapping[str, Any] | None = None,
+    **model_kwargs: Any,
+) -> FitResult:
+    """Maximum-likelihood fit of a model, or minimum of a plain function.
+
+    **Models.** ``model`` is a NumPyro model with ``hepprob.param`` sites; the
+    NLL is minus the log-likelihood of its observed sites (priors ignored).
+    ``model_args``/``model_kwargs`` go to the model. The minimiser is compiled
+    once per model and argument structure; later fits with new data of the same
+    shapes reuse it.
+
+    **Plain functions.** With ``x0`` given, ``model`` is an objective
+    ``fun(x, *model_args) -> scalar`` of a flat vector (written in JAX); the
+    keyword arguments ``lower``, ``upper`` (default ±inf) and ``par_names``
+    (default ``x[0], x[1], ...``) are then read from ``model_kwargs``, and
+    ``init``/``fixed`` use those names. The result's NLL is ``fun`` itself
+    (Hesse errors assume it is a negative log-likelihood: ``errordef = 0.5``).
+
+    Args:
+        model: model function, or objective when ``x0`` is given.
+        *model_args: positional arguments of the model (or the objective).
+        init: start values by parameter name (``name[i]`` for one entry).
+        fixed: parameters held constant: ``{name: value}``, or names fixed at
+            their start value.
+        method: ``"auto"`` (pure-JAX Newton; if it does not converge and
+            iminuit is installed, Minuit is tried from its end point), ``"jax"``,
+            or ``"minuit"`` (iminuit's MIGRAD with the exact gradient, and
+            MINUIT's HESSE covariance: a cross-check).
+        x0: start vector; switches to plain-function mode.
+        options: ``{"tol": EDM tolerance (default 1e-9), "max_iter": 200}``.
+        **model_kwargs: keyword arguments of the model (plain-function mode:
+            ``lower``, ``upper``, ``par_names``).
+
+    Returns:
+        A :class:`FitResult`. If the fit does not converge it has
+        ``converged=False`` and a :class:`ConvergenceWarning` is issued.
+
+    Raises:
+        ParameterError: unknown names in ``init``/``fixed``, values outside the
+            bounds, a bad ``method`` or ``options``.
+        DataError: an empty or non-finite observed dataset.
+        ModelError: a model without parameters or observed sites.
+
+    Example:
+        >>> import jax.numpy as jnp, hepprob
+        >>> res = hepprob.fit(lambda x: jnp.sum((x - 1.0) ** 2), x0=[0.0, 0.0],
+        ...                   lower=[2.0, -5.0], upper=[3.0, 5.0])
+        >>> res.values["x"].tolist(), res.converged
+        ([2.0, 1.0], True)
+    """
+    if method not in _METHODS:
+        msg = f"fit: method must be one of {_METHODS}, got {method!r}"
+        raise ParameterError(msg)
+    tol, max_iter = _options(options)
+    if x0 is not None:
+        prepared = _prepare_function(model, x0, model_args, model_kwargs)
+    else:
+        prepared = _prepare_model(model, model_args, model_kwargs)
+    start, fixed_mask = _start(prepared, init, fixed)
+    problem = _Problem(
+        prepared.entry.objective,
+        prepared.data,
+        prepared.lower,
+        prepared.upper,
+        fixed_mask,
+        tol=tol,
+        max_iter=max_iter,
+        cache=prepared.entry.cache,
+    )
+    if method == "minuit":
+        result = _fit_minuit(prepared, problem, start)
+    else:
+        result = _fit_jax(prepared, problem, start)
+        if method == "auto" and not result.converged and _has_iminuit():
+            retry = _fit_minuit(prepared, problem, result.x)
+            if retry.converged:
+                result = retry
+    if not result.converged:
+        warnings.warn(
+            f"fit did not converge: {result.message}", ConvergenceWarning, stacklevel=2
+        )
+    return result
+
+
+# --- preparation ---------------------------------------------------------------------
+
+
+class _Entry:
+    """Compiled functions shared by all fits of one model and argument layout."""
+
+    def __init__(self, objective: Callable[[Array, Any], Array]) -> None:
+        self.objective = objective
+        self.cache: dict[Any, Any] = {}
+
+    def fit_fn(self, tol: float, max_iter: int) -> Callable[..., Any]:
+        key = ("fit", tol, max_iter)
+        if key not in self.cache:
+            objective = self.objective
+
+            def run(x0, lower, upper, fixed, data):
+                res = minimize(
+                    objective,
+                    x0,
+                    lower,
+                    upper,
+                    fixed,
+                    (data,),
+                    tol=tol,
+                    max_iter=max_iter,
+                )
+                return res, jax.hessian(objective)(res.x, data)
+
+            self.cache[key] = jax.jit(run)
+        return self.cache[key]
+
+
+class _Prepared:
+    def __init__(
+        self,
+        entry: _Entry,
+        data: Any,
+        groups: list[_Group],
+        init: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        structure: ModelStructure | None = None,
+    ) -> None:
+        self.entry = entry
+        self.data = data
+        self.groups = groups
+        self.init = init
+        self.lower = lower
+        self.upper = upper
+        self.structure = structure
+        self.par_names = [n for g in groups for n in g.flat_names]
+
+
+# bounded cache: (model, argument layout) -> compiled entry
+_ENTRIES: OrderedDict[Any, _Entry] = OrderedDict()
+_MAX_ENTRIES = 64
+
+
+def _entry(key: Any, make: Callable[[], Callable[[Array, Any], Array]]) -> _Entry:
+    try:
+        hash(key)
+    except TypeError:
+        return _Entry(make())
+    if key in _ENTRIES:
+        _ENTRIES.move_to_end(key)
+        return _ENTRIES[key]
+    entry = _Entry(make())
+    _ENTRIES[key] = entry
+    if len(_ENTRIES) > _MAX_ENTRIES:
+        _ENTRIES.popitem(last=False)
+    return entry
+
+
+def _split_arguments(tree: Any) -> tuple[list[Any], Any, tuple[Any, ...], list[int]]:
+    """Split arguments into traced array leaves and static leaves (ints, objects)."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    dynamic, static, where = [], [], []
+    for i, leaf in enumerate(leaves):
+        if _is_numeric(leaf):
+            dynamic.append(jnp.asarray(leaf, dtype=_dtype(leaf)))
+            where.append(i)
+        else:
+            static.append(leaf)
+    return dynamic, treedef, tuple(static), where
+
+
+def _is_numeric(leaf: Any) -> bool:
+    if isinstance(leaf, (bool, int, str)) and not isinstance(leaf, float):
+        return False
+    if isinstance(leaf, float):
+        return True
+    return isinstance(leaf, (np.ndarray, jax.Array, np.generic))
+
+
+def _dtype(leaf: Any) -> Any:
+    dtype = np.asarray(leaf).dtype
+    return jnp.float64 if dtype.kind == "f" else dtype
+
+
+def _merge(
+    treedef: Any, static: tuple[Any, ...], where: list[int], dynamic: Any
+) -> Any:
+    leaves: list[Any] = []
+    it_dyn, it_static = iter(dynamic), iter(static)
+    where_set = set(where)
+    for i in range(len(where) + len(static)):
+        leaves.append(next(it_dyn) if i in where_set else next(it_static))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _prepare_model(
+    model: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> _Prepared:
+    if not callable(model):
+        msg = f"fit: model must be a callable NumPyro model, got {type(model).__name__}"
+        raise ModelError(msg)
+    structure = ModelStructure.from_model(model, *args, **kwargs)
+    if structure.size == 0:
+        msg = "fit: the model declares no free parameter (use hepprob.param(...))"
+        raise ModelError(msg)
+    _check_data(model, args, kwargs)
+    dynamic, treedef, static, where = _split_arguments((tuple(args), dict(kwargs)))
+    layout = tuple((p.name, p.shape) for p in structure.params)
+    key = (model, treedef, static, layout, structure.observed)
+
+    def make() -> Callable[[Array, Any], Array]:
+        def objective(x: Array, data: Any) -> Array:
+            a, kw = _merge(treedef, static, where, data)
+            return -log_likelihood(model, structure, a, kw)(x)
+
+        return objective
+
+    groups, start = [], 0
+    for p in structure.params:
+        groups.append(_Group(p.name, tuple(p.shape), start))
+        start += p.size
+    return _Prepared(
+        _entry(key, make),
+        dynamic,
+        groups,
+        np.asarray(structure.init, dtype=np.float64),
+        np.asarray(structure.lower, dtype=np.float64),
+        np.asarray(structure.upper, dtype=np.float64),
+        structure,
+    )
+
+
+def _check_data(
+    model: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> None:
+    """Empty or non-finite observed data raise :class:`DataError` before tracing."""
+    tr = trace_model(model, None, args, kwargs)
+    for name, site in tr.items():
+        if site["type"] != "sample" or not site.get("is_observed"):
+            continue
+        if isinstance(site["fn"], npd.distribution.Unit):  # numpyro.factor
+            continue
+        value = np.asarray(site["value"])
+        if value.size == 0:
+            msg = f"fit: observed site {name!r} has an empty dataset (shape {value.shape})"
+            raise DataError(msg)
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            bad = int(np.sum(~np.isfinite(value)))
+            msg = (
+                f"fit: observed site {name!r} must hold finite numbers; got {bad} "
+                f"NaN/inf value(s) out of {value.size}"
+            )
+            raise DataError(msg)
+
+
+def _prepare_function(
+    fun: Callable[..., Any],
+    x0: ArrayLike,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+) -> _Prepared:
+    if not callable(fun):
+        msg = f"fit: with x0, the first argument must be a callable objective, got {type(fun).__name__}"
+        raise ParameterError(msg)
+    extra = set(kwargs) - {"lower", "upper", "par_names"}
+    if extra:
+        msg = (
+            f"fit: with x0 (plain-function mode) only lower, upper and par_names are "
+            f"accepted as keywords, got {sorted(extra)}; pass data in *args"
+        )
+        raise ParameterError(msg)
+    start = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    if start.ndim != 1 or start.size == 0 or not np.all(np.isfinite(start)):
+        msg = f"fit: x0 must be a non-empty 1-D vector of finite numbers, got {x0!r}"
+        raise ParameterError(msg)
+    n = start.size
+    lower = _bound_vector("lower", kwargs.get("lower"), -np.inf, n)
+    upper = _bound_vector("upper", kwargs.get("upper"), np.inf, n)
+    if np.any(lower >= upper):
+        msg = f"fit: need lower < upper everywhere, got lower={lower}, upper={upper}"
+        raise ParameterError(msg)
+    if np.any(start < lower) or np.any(start > upper):
+        msg = f"fit: x0={start} lies outside the bounds [{lower}, {upper}]"
+        raise ParameterError(msg)
+    names = kwargs.get("par_names")
+    if names is None:
+        groups = [_Group("x", (n,), 0)]
+    else:
+        names = [str(v) for v in names]
+        if len(names) != n or len(set(names)) != n:
+            msg = f"fit: par_names must be {n} distinct names (one per x0 entry), got {names}"
+            raise ParameterError(msg)
+        groups = [_Group(name, (), i) for i, name in enumerate(names)]
+    dynamic, treedef, static, where = _split_arguments(tuple(args))
+    key = (fun, treedef, static, "function")
+
+    def make() -> Callable[[Array, Any], Array]:
+        def objective(x: Array, data: Any) -> Array:
+            return jnp.asarray(
+                fun(x, *_merge(treedef, static, where, data)), jnp.float64
+            )
+
+        return objective
+
+    return _Prepared(_entry(key, make), dynamic, groups, start, lower, upper)
+
+
+def _bound_vector(name: str, value: Any, default: float, n: int) -> np.ndarray:
+    if value is None:
+        return np.full(n, default)
+    arr = np.asarray(value, dtype=np.float64)
+    try:
+        return np.broadcast_to(arr, (n,)).copy()
+    except ValueError:
+        msg = f"fit: {name} must be a scalar or have {n} entries, got shape {arr.shape}"
+        raise ParameterError(msg) from None
+
+
+def _options(options: Mapping[str, Any] | None) -> tuple[float, int]:
+    options = dict(options or {})
+    unknown = set(options) - {"tol", "max_iter"}
+    if unknown:
+        msg = f"fit: unknown option(s) {sorted(unknown)}; allowed: tol, max_iter"
+        raise ParameterError(msg)
+    tol = options.get("tol", _DEFAULT_TOL)
+    max_iter = options.get("max_iter", _DEFAULT_MAX_ITER)
+    if not isinstance(tol, (int, float)) or not tol > 0:
+        msg = f"fit: options['tol'] must be a positive number, got {tol!r}"
+        raise ParameterError(msg)
+    if not isinstance(max_iter, int) or max_iter < 1:
+        msg = f"fit: options['max_iter'] must be a positive integer, got {max_iter!r}"
+        raise ParameterError(msg)
+    return float(tol), max_iter
+
+
+def _start(
+    prepared: _Prepared,
+    init: Mapping[str, ArrayLike] | None,
+    fixed: Mapping[str, ArrayLike] | Sequence[str] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start vector and fixed mask from ``init`` and ``fixed`` (checked by name)."""
+    start = prepared.init.copy()
+    mask = np.zeros(start.size, bool)
+    if init is not None and not isinstance(init, Mapping):
+        msg = f"fit: init must be a mapping {{name: value}}, got {type(init).__name__}"
+        raise ParameterError(msg)
+    if fixed is None:
+        fixed_values: dict[str, Any] = {}
+    elif isinstance(fixed, Mapping):
+        fixed_values = dict(fixed)
+    elif isinstance(fixed, str) or not isinstance(fixed, Sequence):
+        msg = f"fit: fixed must be a mapping {{name: value}} or a list of names, got {fixed!r}"
+        raise ParameterError(msg)
+    else:
+        fixed_values = dict.fromkeys(fixed)
+    for what, values in (("init", dict(init or {})), ("fixed", fixed_values)):
+        for name, value in values.items():
+            idx = _indices(prepared, name, what)
+            if value is not None:
+                arr = np.asarray(value, dtype=np.float64)
+                try:
+                    start[idx] = np.broadcast_to(arr, (len(idx),)).reshape(-1)
+                except ValueError:
+                    msg = f"fit: {what}[{name!r}] must have {len(idx)} value(s), got shape {arr.shape}"
+                    raise ParameterError(msg) from None
+            if what == "fixed":
+                mask[idx] = True
+    bad = ~np.isfinite(start) | (start < prepared.lower) | (start > prepared.upper)
+    if bad.any():
+        details = ", ".join(
+            f"{prepared.par_names[i]}={start[i]} not in [{prepared.lower[i]}, {prepared.upper[i]}]"
+            for i in np.flatnonzero(bad)
+        )
+        msg = f"fit: start values outside the parameter bounds: {details}"
+        raise ParameterError(msg)
+    return start, mask
+
+
+def _indices(prepared: _Prepared, name: str, what: str) -> list[int]:
+    for g in prepared.groups:
+        if g.name == name:
+            return list(range(g.start, g.start + g.size))
+    if name in prepared.par_names:
+        return [prepared.par_names.index(name)]
+    msg = f"fit: unknown parameter {name!r} in {what}; known: {prepared.par_names}"
+    raise ParameterError(msg)
+
+
+# --- back ends -----------------------------------------------------------------------
+
+
+def _fit_jax(prepared: _Prepared, problem: _Problem, start: np.ndarray) -> FitResult:
+    run = prepared.entry.fit_fn(problem.tol, problem.max_iter)
+    res, hess = run(
+        jnp.asarray(start),
+        jnp.asarray(problem.lower),
+        jnp.asarray(problem.upper),
+        jnp.asarray(problem.fixed),
+        problem.data,
+    )
+    converged = bool(res.converged)
+    if converged:
+        message = "converged"
+    elif int(res.status) == 1:
+        message = (
+            f"iteration limit {problem.max_iter} reached (EDM {float(res.edm):.3g})"
+        )
+    elif int(res.status) == 3:
+        message = "the NLL or its gradient is not finite"
+    else:
+        message = (
+            f"stalled with EDM {float(res.edm):.3g} above tolerance {problem.tol:g}"
+        )
+    cov, hesse_ok, hesse_msg = _covariance(
+        np.asarray(hess), problem.fixed, prepared.par_names
+    )
+    return FitResult(
+        groups=prepared.groups,
+        x=np.asarray(res.x),
+        covariance=cov,
+        nll=float(res.fun),
+        converged=converged and hesse_ok,
+        edm=float(res.edm),
+        n_iter=int(res.n_iter),
+        message=message if hesse_ok or not converged else hesse_msg,
+        method="jax",
+        problem=problem,
+    )
+
+
+def _fit_minuit(prepared: _Prepared, problem: _Problem, start: np.ndarray) -> FitResult:
+    iminuit = require("iminuit", "fit(method='minuit')")
+    objective = prepared.entry.objective
+    value_fn = prepared.entry.cache.setdefault("value", jax.jit(objective))
+    grad_fn = prepared.entry.cache.setdefault("grad", jax.jit(jax.grad(objective)))
+    data = problem.data
+
+    def fcn(x: np.ndarray) -> float:
+        return float(value_fn(jnp.asarray(x, dtype=jnp.float64), data))
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        return np.asarray(grad_fn(jnp.asarray(x, dtype=jnp.float64), data))
+
+    m = iminuit.Minuit(fcn, np.asarray(start), grad=grad, name=prepared.par_names)
+    m.errordef = iminuit.Minuit.LIKELIHOOD
+    m.limits = [
+        (None if not np.isfinite(lo) else lo, None if not np.isfinite(hi) else hi)
+        for lo, hi in zip(problem.lower, problem.upper, strict=True)
+    ]
+    for i, f in enumerate(problem.fixed):
+        m.fixed[i] = bool(f)
+    m.migrad()
+    m.hesse()
+    fmin = m.fmin
+    converged = bool(fmin.is_valid and m.accurate and np.isfinite(fmin.fval))
+    cov = np.zeros((start.size, start.size))
+    if m.covariance is not None:
+        cov = np.asarray(m.covariance, dtype=np.float64)
+    message = (
+        "converged (iminuit MIGRAD + HESSE)"
+        if converged
+        else (
+            f"iminuit: valid={fmin.is_valid}, accurate covariance={m.accurate}, "
+            f"EDM {fmin.edm:.3g}"
+        )
+    )
+    return FitResult(
+        groups=prepared.groups,
+        x=np.asarray(m.values, dtype=np.float64),
+        covariance=cov,
+        nll=float(fmin.fval),
+        converged=converged,
+        edm=float(fmin.edm),
+        n_iter=int(fmin.nfcn),
+        message=message,
+        method="minuit",
+        problem=problem,
+    )
+
+
+def _covariance(
+    hess: np.ndarray, fixed: np.ndarray, par_names: list[str]
+) -> tuple[np.ndarray, bool, str]:
+    """Inverse Hessian on the free parameters; flags non-positive-definite cases."""
+    n = hess.shape[0]
+    free = np.flatnonzero(~fixed)
+    cov = np.zeros((n, n))
+    if free.size == 0:
+        return cov, True, "all parameters fixed"
+    h = hess[np.ix_(free, free)]
+    if not np.all(np.isfinite(h)):
+        return cov, False, "the Hessian is not finite at the minimum"
+    h = 0.5 * (h + h.T)
+    scale = np.sqrt(np.abs(np.diag(h)))
+    scale = np.where(scale > 0, scale, 1.0)
+    hs = h / np.outer(scale, scale)
+    eigval, eigvec = np.linalg.eigh(hs)
+    if eigval[0] <= 1e-10 * max(eigval[-1], 1.0):
+        weights = np.abs(eigvec[:, 0])
+        involved = [par_names[free[j]] for j in np.flatnonzero(weights > 0.1)]
+        msg = (
+            "the Hessian is not positive definite (smallest scaled eigenvalue "
+            f"{eigval[0]:.3g}): the data do not constrain the direction of {involved}"
+        )
+        return cov, False, msg
+    inv = (eigvec / eigval) @ eigvec.T
+    cov[np.ix_(free, free)] = inv / np.outer(scale, scale)
+    return cov, True, "converged"
+
+
+def _has_iminuit() -> bool:
+    try:
+        require("iminuit")
+    except ImportError:
+        return False
+    return True
