@@ -351,6 +351,7 @@ def test_without_uproot_says_how_to_install(validation_dir, monkeypatch):
 
 def test_warnings_point_at_the_caller(validation_dir):
     root = validation_dir / "xml" / "xmlimport_input"
-    with pytest.warns(HepprobWarning, match="ConstraintTerm") as record:
+    with pytest.warns(HepprobWarning) as record:
         hxml.parse(root / "config/example.xml", root)
+    assert len(record) == 3
     assert {w.filename for w in record} == {__file__}
