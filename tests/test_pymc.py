@@ -182,3 +182,76 @@ def test_bad_input_gets_named_errors():
         ParameterError, match="output_ndim must be a non-negative integer"
     ):
         hpm.logp_op(jnp.sum, output_ndim=-1)
+
+
+HF_SPEC = {
+    "channels": [
+        {
+            "name": "SR",
+            "samples": [
+                {
+                    "name": "signal",
+                    "data": [4.0, 8.0, 3.0],
+                    "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                },
+                {
+                    "name": "background",
+                    "data": [30.0, 25.0, 12.0],
+                    "modifiers": [
+                        {"name": "unc", "type": "shapesys", "data": [3.0, 5.0, 2.0]},
+                        {
+                            "name": "norm",
+                            "type": "normsys",
+                            "data": {"hi": 1.1, "lo": 0.9},
+                        },
+                    ],
+                },
+            ],
+        }
+    ],
+    "observations": [{"name": "SR", "data": [36.0, 31.0, 13.0]}],
+    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+    "version": "1.0.0",
+}
+
+
+def test_histfactory_term_is_pyhf_logpdf_for_both_constraint_readings():
+    import pyhf
+
+    from hepprob.histfactory import Workspace
+
+    ws = Workspace(HF_SPEC)
+    model = ws.model()
+    data = np.asarray(ws.data(model))
+    ref = pyhf.Workspace(HF_SPEC).model()
+    values = {"mu": 1.3, "unc": np.array([0.9, 1.1, 1.05]), "norm": 0.4}
+    pars = np.zeros(ref.config.npars)
+    for name, value in values.items():
+        pars[ref.config.par_slice(name)] = value
+
+    with pm.Model() as pmodel:
+        hpm.HistFactory("hf", model, observed=data, pars=values)
+    np.testing.assert_allclose(
+        pmodel["hf"].eval(), ref.logpdf(pars, data)[0], rtol=1e-10
+    )
+
+    # constraints as priors: main Poisson term + the created parameters' priors
+    with pm.Model() as pmodel:
+        made = hpm.HistFactory(
+            "hf", model, observed=data, pars={"mu": 1.3}, constraints="prior"
+        )
+    assert {v.name for v in pmodel.free_RVs} == {"unc", "norm"}
+    term = pytensor.clone_replace(
+        pmodel["hf"],
+        {made["unc"]: pt.constant(values["unc"]), made["norm"]: pt.constant(0.4)},
+    ).eval()
+    tau = (np.array([30.0, 25.0, 12.0]) / np.array([3.0, 5.0, 2.0])) ** 2
+    gamma_prior = scipy.stats.gamma(tau + 1.0, scale=1.0 / tau).logpdf(values["unc"])
+    norm_prior = scipy.stats.truncnorm(-5.0, 5.0).logpdf(0.4)  # within pyhf bounds
+    expected = ref.main_model.logpdf(data[:3], pars) + gamma_prior.sum() + norm_prior
+    np.testing.assert_allclose(term, expected, rtol=1e-10)
+    with (
+        pm.Model(),
+        pytest.raises(ParameterError, match="constraints must be 'data' or 'prior'"),
+    ):
+        hpm.HistFactory("hf", model, observed=data, constraints="both")
