@@ -116,14 +116,16 @@ class _RangedPeak(Distribution):
         """Probability of ``[low, value]`` (lower end of the support without range)."""
         value = jnp.asarray(value, dtype=jnp.float64)
         x = jnp.clip(value, self._lo, self._hi)
-        return jnp.where(value <= self._lo, 0.0, self._mass(self._lo, x) / self._total)
+        cdf = jnp.where(value <= self._lo, 0.0, self._mass(self._lo, x) / self._total)
+        return jnp.where(value >= self._hi, 1.0, cdf)
 
     def integral(self, a: ArrayLike, b: ArrayLike) -> Array:
         """Probability mass of ``[a, b]`` (clipped to the support; negative if a > b)."""
         a = jnp.clip(jnp.asarray(a, dtype=jnp.float64), self._lo, self._hi)
         b = jnp.clip(jnp.asarray(b, dtype=jnp.float64), self._lo, self._hi)
         sign = jnp.where(b >= a, 1.0, -1.0)
-        return sign * self._mass(jnp.minimum(a, b), jnp.maximum(a, b)) / self._total
+        mass = self._mass(jnp.minimum(a, b), jnp.maximum(a, b)) / self._total
+        return jnp.where(a == b, 0.0, sign * mass)
 
     def icdf(self, q: ArrayLike) -> Array:
         """Inverse of :meth:`cdf`."""
