@@ -268,8 +268,18 @@ class Extended(Distribution):
         fractions = self.yields / self.expected_events[..., None]
         return Mixture(self.components, fractions, validate_args=False)
 
-    def log_prob(self, value: ArrayLike, intermediates: Any = None) -> Array:
-        """The extended log-likelihood of the dataset ``value`` (see the class)."""
+    def check_data(self, value: ArrayLike) -> None:
+        """Raise :class:`DataError` unless ``value`` is a usable dataset.
+
+        Checks the shape, the lengths of ``mask``/``weights`` and, for concrete
+        data, that no real event holds NaN/inf (NaN rows are padding in padded
+        mode). ``log_prob`` runs it; generic data checks (e.g. of a fitter) should
+        call it instead of rejecting NaN themselves.
+        """
+        self._prepare(value)
+
+    def _prepare(self, value: ArrayLike) -> tuple[Array, Array | None, int, int]:
+        """Checked data, its mask of real events, the event axis and ``N``."""
         ev_nd = len(self.components[0].event_shape)
         x = jnp.asarray(value, dtype=jnp.float64)
         if (
@@ -302,6 +312,12 @@ class Extended(Distribution):
             real = ~jnp.any(jnp.isnan(x), axis=tuple(range(x.ndim - ev_nd, x.ndim)))
             keep = real if keep is None else keep & real
         _check_finite(x, keep, ev_nd)
+        return x, keep, n_axis, n_events
+
+    def log_prob(self, value: ArrayLike, intermediates: Any = None) -> Array:
+        """The extended log-likelihood of the dataset ``value`` (see the class)."""
+        ev_nd = len(self.components[0].event_shape)
+        x, keep, n_axis, n_events = self._prepare(value)
         if keep is not None:
             x, keep = _fill_padding(x, keep, n_axis, ev_nd)
             n_axis = keep.ndim - 1

@@ -399,8 +399,11 @@ def test_extended_padded_mode_and_numpyro_toys():
     # ... and feeds straight back as observed data
     lp, _ = log_density(model, (jnp.asarray(toy),), {}, {"ns": 25.0})
     assert float(lp) == pytest.approx(_ref_extended(real, 25.0, 70.0), rel=1e-12)
+    ext.check_data(padded)  # NaN rows are padding here: no error
     with pytest.raises(DataError, match="padded mode expects max_events=150"):
-        ext.log_prob(x)
+        ext.check_data(x)
+    with pytest.raises(DataError, match="NaN/inf at event index"):
+        dist.Extended(_components(), [30.0, 70.0]).check_data(padded)
     with pytest.raises(ParameterError, match="give max_events"):
         dist.Extended(_components(), [30.0, 70.0]).sample(jax.random.PRNGKey(0))
 
