@@ -120,9 +120,7 @@ class HistFactory(npd.Distribution):
         m = self.model
         a = m._arrays
         aux_mean = _over_batch(m._aux, self.pars)
-        gauss = aux_mean + a["aux_sigma"] * jax.random.normal(
-            k_norm, shape + aux_mean.shape[-1:], dtype=jnp.float64
-        )
+        gauss = aux_mean + m._gauss_noise(k_norm, shape)
         pois = jax.random.poisson(k_pois, aux_mean, shape + aux_mean.shape[-1:])
         aux = jnp.where(a["aux_poisson"], pois.astype(jnp.float64), gauss)
         return jnp.concatenate([main, aux], axis=-1)
@@ -179,6 +177,12 @@ def make_numpyro_model(
         if prior is None and constraints == "prior" and p.constrained:
             prior = _constraint_prior(p)
         decls.append((p, mask, val, prior))
+    if constraints == "prior" and model._corr is not None:
+        msg = (
+            "constraints='prior' with correlated nuisance parameters is not supported; "
+            "use constraints='data' (the multivariate Gaussian constraint is observed)"
+        )
+        raise ModelError(msg)
     nmain, naux = model.config.nmaindata, model.config.nauxdata
     auxdata = jnp.asarray(model.compiled.auxdata)
 
@@ -212,6 +216,10 @@ def make_numpyro_model(
             numpyro.sample(site_name, HistFactory(model, pars), obs=d)
         else:
             numpyro.sample(site_name, HistFactory(model, pars, False), obs=d[:nmain])
+            if model._tikhonov:  # the penalty is part of the likelihood
+                numpyro.factor(
+                    f"{site_name}_regularisation", model._regularisation(pars)
+                )
 
     return hepprob_histfactory_model
 

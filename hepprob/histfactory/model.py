@@ -22,7 +22,8 @@ and ``clip_bin_data`` clip yields from below as in pyhf.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -34,6 +35,10 @@ from hepprob._typing import Array, ArrayLike
 from hepprob.errors import DataError, ModelError, ParameterError
 from hepprob.histfactory import interpolation
 from hepprob.histfactory.compile import CompiledSpec, ParamSet, compile_spec
+from hepprob.histfactory.modifiers.correlated import correlated_layout
+from hepprob.histfactory.modifiers.custom import YieldFunction, extra_paramsets
+from hepprob.histfactory.modifiers.eft import EFTMorphing
+from hepprob.histfactory.modifiers.regularisation import Tikhonov
 
 __all__ = ["Model", "ModelConfig"]
 
@@ -184,6 +189,17 @@ class Model:
         validate: check the spec against the HistFactory JSON schema first.
         clip_sample_data: clip each sample's expected yield below at this value.
         clip_bin_data: clip each bin's total expected yield below at this value.
+        extra_parameters: unconstrained parameters beyond the spec's,
+            ``[{"name": "cW", "inits": [0.0], "bounds": [[-5, 5]]}]``, appended
+            after pyhf's parameters (for yield functions and EFT morphing).
+        yield_functions: :class:`~hepprob.histfactory.modifiers.custom.YieldFunction`
+            multipliers ``fn(params)`` of a sample's yield, in JAX.
+        eft: :class:`~hepprob.histfactory.modifiers.eft.EFTMorphing` terms.
+        correlations: ``{(name, ...): correlation_matrix}`` replacing the
+            independent Gaussian constraints of those parameters by one
+            multivariate Gaussian.
+        regularisation: :class:`~hepprob.histfactory.modifiers.regularisation.Tikhonov`
+            penalties (counted in ``constraint_model.logpdf`` and ``logpdf``).
 
     Raises:
         SpecError: the spec is invalid (the message names the JSON path).
@@ -208,11 +224,18 @@ class Model:
         validate: bool = True,
         clip_sample_data: float | None = None,
         clip_bin_data: float | None = None,
+        extra_parameters: Sequence[Mapping[str, Any]] | None = None,
+        yield_functions: Sequence[YieldFunction] | None = None,
+        eft: Sequence[EFTMorphing] | None = None,
+        correlations: Mapping[Sequence[str], ArrayLike] | None = None,
+        regularisation: Tikhonov | Sequence[Tikhonov] | None = None,
     ) -> None:
         if validate:
             _validate(spec)
         self.spec = spec
-        self.compiled = compile_spec(spec, modifier_settings)
+        compiled = compile_spec(spec, modifier_settings)
+        self._nbase = compiled.npars
+        self.compiled = _with_extra_parameters(compiled, extra_parameters)
         self.config = ModelConfig(self.compiled, poi_name)
         self.clip_sample_data = clip_sample_data
         self.clip_bin_data = clip_bin_data
@@ -220,6 +243,7 @@ class Model:
         self.main_model = _MainModel(self)
         self.constraint_model = _ConstraintModel(self)
         self._arrays = _device_arrays(self.compiled)
+        self._setup_extras(yield_functions, eft, correlations, regularisation)
         self._jitted: dict[Any, Callable[..., Array]] = {}
 
     # ------------------------------------------------------------ public API
@@ -345,7 +369,7 @@ class Model:
     def _by_sample(self, pars: Array) -> Array:
         """Expected yields ``(samples, bins)`` for one parameter vector."""
         a, c = self._arrays, self.compiled
-        ext = [pars, jnp.ones(1)]
+        ext = [pars[: self._nbase], jnp.ones(1)]
         if c.ns_index.size:
             alpha = pars[a["ns_index"]][:, None]
             ext.append(jnp.prod(_normsys(c.ns_code, alpha, a), axis=0))
@@ -359,8 +383,18 @@ class Model:
                 + (a["hs_onehot"] * alpha) @ a["hs_sym"]
                 + (a["hs_onehot"] * g) @ a["hs_asym"]
             )
+        if self._eft:
+            values = self._values(pars)
+            for s_idx, sl, names, lin, quad in self._eft:
+                cw = jnp.stack([jnp.asarray(values[n]).reshape(()) for n in names])
+                extra = cw @ lin + jnp.einsum("i,j,ijb->b", cw, cw, quad)
+                yields = yields.at[s_idx, sl].add(extra)
         if c.gather.shape[1]:
             yields = yields * jnp.prod(p_ext[a["gather"]], axis=1)
+        if self._yield_functions:
+            values = self._values(pars)
+            for s_idx, sl, fn in self._yield_functions:
+                yields = yields.at[s_idx, sl].multiply(jnp.asarray(fn(values)))
         if self.clip_sample_data is not None:
             yields = jnp.maximum(yields, self.clip_sample_data)
         return yields
@@ -392,13 +426,121 @@ class Model:
             - 0.5 * jnp.log(2.0 * jnp.pi)
         )
         pois = poisson_logpdf(auxdata, rate)
-        return jnp.sum(jnp.where(a["aux_poisson"], pois, normal))
+        total = jnp.sum(jnp.where(a["aux_poisson"], pois, normal))
+        if self._corr is not None:
+            k = self._corr
+            pos = k["positions"]
+            resid = auxdata[pos] - theta[pos]
+            mvn = -0.5 * resid @ k["precision"] @ resid - 0.5 * k["logdet"]
+            mvn = mvn - 0.5 * pos.size * jnp.log(2.0 * jnp.pi)
+            total = total - jnp.sum(normal[pos]) + mvn
+        return total + self._regularisation(pars)
+
+    def _regularisation(self, pars: Array) -> Array:
+        """Sum of Tikhonov penalties ``-tau |D (theta - theta0)|^2`` (0 if none)."""
+        total = jnp.zeros((), dtype=jnp.float64)
+        for idx, dmat, ref, tau in self._tikhonov:
+            diff = dmat @ (pars[idx] - ref)
+            total = total - tau * jnp.sum(diff * diff)
+        return total
 
     def _logpdf_single(self, pars: Array, data: Array) -> Array:
         n = self.config.nmaindata
         return self._main_logpdf(pars, data[:n]) + self._constraint_logpdf(
             pars, data[n:]
         )
+
+    def _values(self, pars: Array) -> dict[str, Array]:
+        """``{name: value}`` (scalars for scalar sets) of a flat vector."""
+        return {
+            p.name: pars[p.start] if p.is_scalar else pars[p.slice]
+            for p in self.compiled.paramsets
+        }
+
+    def _gauss_noise(self, key: Array, shape: tuple[int, ...]) -> Array:
+        """Noise of Gaussian auxdata: ``sigma * z``, correlated within groups."""
+        a = self._arrays
+        z = jax.random.normal(key, (*shape, self.config.nauxdata), dtype=jnp.float64)
+        noise = a["aux_sigma"] * z
+        if self._corr is not None:
+            pos = self._corr["positions"]
+            noise = noise.at[..., pos].set(z[..., pos] @ self._corr["chol"].T)
+        return noise
+
+    def _setup_extras(
+        self,
+        yield_functions: Sequence[YieldFunction] | None,
+        eft: Sequence[EFTMorphing] | None,
+        correlations: Mapping[Sequence[str], ArrayLike] | None,
+        regularisation: Tikhonov | Sequence[Tikhonov] | None,
+    ) -> None:
+        cfg = self.config
+        sidx = {s: i for i, s in enumerate(cfg.samples)}
+
+        def where(kind: str, channel: str, sample: str) -> tuple[int, slice]:
+            if channel not in cfg.channel_slices or sample not in sidx:
+                msg = (
+                    f"{kind}: no sample {sample!r} in channel {channel!r}; channels "
+                    f"{cfg.channels}, samples {cfg.samples}"
+                )
+                raise ModelError(msg)
+            return sidx[sample], cfg.channel_slices[channel]
+
+        self._eft = []
+        for term in eft or []:
+            s_idx, sl = where("eft", term.channel, term.sample)
+            unknown = [n for n in term.coefficients if n not in cfg.par_order]
+            nb = sl.stop - sl.start
+            if unknown or term.linear.shape[1] != nb:
+                msg = (
+                    f"eft ({term.channel!r}, {term.sample!r}): coefficients must be model "
+                    f"parameters (unknown: {unknown}; add them with extra_parameters) and "
+                    f"templates must have {nb} bins, got {term.linear.shape[1]}"
+                )
+                raise ModelError(msg)
+            lin, quad = jnp.asarray(term.linear), jnp.asarray(term.quadratic)
+            self._eft.append((s_idx, sl, term.coefficients, lin, quad))
+        self._yield_functions = []
+        init_values = self._values(jnp.asarray(cfg.suggested_init()))
+        for yf in yield_functions or []:
+            s_idx, sl = where("yield_functions", yf.channel, yf.sample)
+            try:
+                out = np.asarray(yf.fn(init_values))
+                np.broadcast_to(out, (sl.stop - sl.start,))
+            except Exception as err:
+                msg = (
+                    f"yield function for ({yf.channel!r}, {yf.sample!r}) must map "
+                    f"{{name: value}} to a scalar or {sl.stop - sl.start} values: {err}"
+                )
+                raise ModelError(msg) from err
+            self._yield_functions.append((s_idx, sl, yf.fn))
+        self._corr = None
+        layout = correlated_layout(correlations, self.compiled.paramsets)
+        if layout is not None:
+            self._corr = {k: jnp.asarray(v) for k, v in layout.items()}
+        if isinstance(regularisation, Tikhonov):
+            regularisation = [regularisation]
+        self._tikhonov = []
+        for reg in regularisation or []:
+            dmat = reg.matrix()
+            missing = [n for n in reg.parameters if n not in cfg.par_names]
+            if missing:
+                msg = f"Tikhonov: unknown parameters {missing}; the model has {cfg.par_names}"
+                raise ParameterError(msg)
+            idx = np.array([cfg.par_names.index(n) for n in reg.parameters])
+            ref = (
+                np.zeros(idx.size)
+                if reg.reference is None
+                else np.asarray(reg.reference)
+            )
+            self._tikhonov.append(
+                (
+                    jnp.asarray(idx),
+                    jnp.asarray(dmat),
+                    jnp.asarray(ref, dtype=float),
+                    float(reg.tau),
+                )
+            )
 
 
 def poisson_logpdf(n: ArrayLike, lam: ArrayLike) -> Array:
@@ -430,6 +572,26 @@ def _normsys(code: str, alpha: Array, a: dict[str, Array]) -> Array:
     if code == "code0":
         return 1.0 + interpolation.code0(alpha, lo, 1.0, hi)
     return 1.0 + interpolation.code2(alpha, lo, 1.0, hi)
+
+
+def _with_extra_parameters(
+    compiled: CompiledSpec, configs: Sequence[Mapping[str, Any]] | None
+) -> CompiledSpec:
+    extra = extra_paramsets(configs, {p.name for p in compiled.paramsets})
+    if not extra:
+        return compiled
+    sets, start = list(compiled.paramsets), compiled.npars
+    for e in extra:
+        n = e["inits"].size
+        sets.append(
+            ParamSet(
+                name=e["name"], constraint="none", n_parameters=n, is_scalar=n == 1,
+                inits=e["inits"], bounds=e["bounds"], fixed=e["fixed"], auxdata=None,
+                sigmas=None, factors=None, start=start, types=("extra",),
+            )
+        )  # fmt: skip
+        start += n
+    return dataclasses.replace(compiled, paramsets=tuple(sets), npars=start)
 
 
 def _device_arrays(c: CompiledSpec) -> dict[str, Array]:
