@@ -392,3 +392,23 @@ def test_histfactory_posterior_matches_hand_written_numpyro():
     # the main counts are Poisson at each draw: mean over draws within MC error
     expected = pp["yields/SR/signal"] + pp["yields/SR/background"]
     _within_mcse(pp["counts/SR"][..., 1], expected[..., 1].mean())
+
+
+def test_init_at_the_mle_and_from_a_mapping():
+    """init="mle" starts where hepprob.fit puts the optimum (here on a bound)."""
+    n = np.array([0.0, 0.0, 5.0])
+
+    def model(n):
+        lam = hepprob.param("lam", 1.0, 0.0, 20.0, prior=npd.Gamma(ALPHA, BETA))
+        scale = hepprob.param("scale", np.ones(3), 0.0, 5.0)
+        numpyro.sample("n", npd.Poisson(lam * scale).to_event(1), obs=n)
+
+    best = hepprob.fit(model, n).values
+    assert float(np.min(best["scale"])) < 1e-6  # the MLE sits on the lower bound
+    kwargs = {"num_warmup": 50, "num_samples": 50, "seed": 7, "progress_bar": False}
+    from_mle = hepprob.mcmc(model, n, init="mle", **kwargs)
+    from_map = hepprob.mcmc(model, n, init=dict(best), **kwargs)
+    np.testing.assert_array_equal(
+        from_mle.posterior["scale"].values, from_map.posterior["scale"].values
+    )
+    assert np.all(np.isfinite(from_mle.sample_stats["lp"].values))
