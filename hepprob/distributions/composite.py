@@ -14,7 +14,9 @@ What to use when:
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -475,12 +477,8 @@ class Product(Distribution):
     def log_prob(self, value: ArrayLike, intermediates: Any = None) -> Array:
         """Sum of the components' log-densities on their observables."""
         x = self._as_events(value, "log_prob")
-        return _sum(
-            [
-                c.log_prob(p)
-                for c, p in zip(self.components, self._split(x), strict=True)
-            ]
-        )
+        pieces = zip(self.components, self._split(x), strict=True)
+        return functools.reduce(operator.add, [c.log_prob(p) for c, p in pieces])
 
     def sample(self, key: PRNGKey, sample_shape: tuple[int, ...] = ()) -> Array:
         """Independent draws of each component, concatenated on the last axis."""
@@ -501,18 +499,16 @@ class Product(Distribution):
     def cdf(self, value: ArrayLike) -> Array:
         """Joint CDF: the product of the components' CDFs."""
         x = self._as_events(value, "cdf")
-        return _prod(
-            [
-                _call(c, "cdf", p)
-                for c, p in zip(self.components, self._split(x), strict=True)
-            ]
-        )
+        pieces = zip(self.components, self._split(x), strict=True)
+        return functools.reduce(operator.mul, [_call(c, "cdf", p) for c, p in pieces])
 
     def integral(self, a: ArrayLike, b: ArrayLike) -> Array:
         """Probability mass of the box ``[a, b]``: the product of component masses."""
         a, b = self._as_events(a, "integral"), self._as_events(b, "integral")
         pieces = zip(self.components, self._split(a), self._split(b), strict=True)
-        return _prod([_mass(c, pa, pb) for c, pa, pb in pieces])
+        return functools.reduce(
+            operator.mul, [_mass(c, pa, pb) for c, pa, pb in pieces]
+        )
 
     @property
     def mean(self) -> Array:
@@ -732,20 +728,6 @@ def _stack(arrays: list[Array]) -> Array:
     return jnp.stack(jnp.broadcast_arrays(*arrays), axis=-1)
 
 
-def _sum(arrays: list[Array]) -> Array:
-    total = arrays[0]
-    for arr in arrays[1:]:
-        total = total + arr
-    return total
-
-
-def _prod(arrays: list[Array]) -> Array:
-    total = arrays[0]
-    for arr in arrays[1:]:
-        total = total * arr
-    return total
-
-
 def _weighted(fractions: Array, values: list[Array]) -> Array:
     """``sum_k f_k v_k`` where ``v_k`` may carry event axes after the batch."""
     ev = [jnp.asarray(v) for v in values]
@@ -798,8 +780,12 @@ def _joint_support(supports: list[Any], event_dim: int) -> Any:
     bounds = [_bounds(s) for s in supports]
     if any(b is None for b in bounds):
         return real
-    lo = _reduce(jnp.minimum, [jnp.asarray(b[0], dtype=jnp.float64) for b in bounds])
-    hi = _reduce(jnp.maximum, [jnp.asarray(b[1], dtype=jnp.float64) for b in bounds])
+    lo = functools.reduce(
+        jnp.minimum, [jnp.asarray(b[0], dtype=jnp.float64) for b in bounds]
+    )
+    hi = functools.reduce(
+        jnp.maximum, [jnp.asarray(b[1], dtype=jnp.float64) for b in bounds]
+    )
     if not is_concrete((lo, hi)):
         return real
     lo_ok, hi_ok = bool(np.all(np.isfinite(lo))), bool(np.all(np.isfinite(hi)))
@@ -812,10 +798,3 @@ def _joint_support(supports: list[Any], event_dim: int) -> Any:
     else:
         return real
     return constraints.independent(inner, event_dim) if event_dim else inner
-
-
-def _reduce(op: Any, arrays: list[Array]) -> Array:
-    out = arrays[0]
-    for arr in arrays[1:]:
-        out = op(out, arr)
-    return out
