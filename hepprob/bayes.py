@@ -250,6 +250,7 @@ def summary(
 
     Returns:
         A ``pandas.DataFrame``, one row per scalar entry (``name[i]`` for vectors).
+        ``r_hat`` needs at least two chains (NaN with one; ArviZ logs a warning).
 
     Raises:
         ParameterError: unknown variable names or ``hdi_prob`` not in (0, 1).
