@@ -1,0 +1,77 @@
+"""The demo: JSON output, truth recovery and agreement with iminuit on a scipy NLL."""
+
+from __future__ import annotations
+
+import json
+
+import iminuit
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+from hepprob import demo
+from hepprob.errors import ParameterError
+
+N = 2000
+
+
+def scipy_nll(p, x):
+    mu, sigma, lam, frac = p
+    cb = stats.crystalball(demo.ALPHA, demo.N_TAIL, loc=mu, scale=sigma)
+    sig = cb.pdf(x) / (cb.cdf(demo.HIGH) - cb.cdf(demo.LOW))
+    width = demo.HIGH - demo.LOW
+    bkg = stats.truncexpon(b=lam * width, loc=demo.LOW, scale=1 / lam).pdf(x)
+    return -np.sum(np.log(frac * sig + (1 - frac) * bkg))
+
+
+def test_demo_run_agrees_with_iminuit():
+    out = demo.run(seed=3, n_events=N)
+    again = json.loads(json.dumps(out))
+    assert again == out
+    assert out["converged"]
+    assert set(out["values"]) == {"mu", "sigma", "lam", "frac"}
+    for name, truth in demo.TRUTH.items():
+        assert abs(out["values"][name] - truth) < 4 * out["errors"][name], name
+
+    mass = demo.generate(jax.random.key(3), N)
+    assert mass.shape == (N,)
+    assert np.all((mass > demo.LOW) & (mass < demo.HIGH))
+    names = ["mu", "sigma", "lam", "frac"]
+    m = iminuit.Minuit(lambda p: scipy_nll(p, mass), [5.27, 0.03, 2.0, 0.5], name=names)
+    m.errordef = iminuit.Minuit.LIKELIHOOD
+    m.limits = [(5.2, 5.35), (0.005, 0.1), (0.01, 20.0), (0.0, 1.0)]
+    m.strategy = 2
+    m.tol = 1e-6
+    m.migrad()
+    m.hesse()
+    assert m.valid
+    for name in names:
+        np.testing.assert_allclose(out["values"][name], m.values[name], rtol=1e-3)
+        np.testing.assert_allclose(out["errors"][name], m.errors[name], rtol=1e-2)
+    np.testing.assert_allclose(out["nll"], m.fval, rtol=1e-8)
+
+
+def test_generated_sample_follows_the_truth():
+    mass = demo.generate(jax.random.key(7), 4000)
+    t = demo.TRUTH
+    cb = stats.crystalball(demo.ALPHA, demo.N_TAIL, loc=t["mu"], scale=t["sigma"])
+    width = demo.HIGH - demo.LOW
+    bkg = stats.truncexpon(b=t["lam"] * width, loc=demo.LOW, scale=1 / t["lam"])
+    norm = cb.cdf(demo.HIGH) - cb.cdf(demo.LOW)
+
+    def cdf(x):
+        return t["frac"] * (cb.cdf(x) - cb.cdf(demo.LOW)) / norm + (
+            1 - t["frac"]
+        ) * bkg.cdf(x)
+
+    assert stats.kstest(mass, cdf).pvalue > 1e-3
+
+
+def test_demo_bad_input():
+    with pytest.raises(
+        ParameterError, match=r"n_events must be an integer >= 10, got 5"
+    ):
+        demo.run(n_events=5)
+    with pytest.raises(ParameterError, match=r"seed must be an integer, got 'a'"):
+        demo.run(seed="a")
