@@ -16,8 +16,8 @@ from hepprob.infer.test_statistics import profile_fits, stat_from_fits
 
 __all__ = ["sample_data", "toy_pvalues"]
 
-# Toys fitted per vectorised call; the last batch is padded to this size so one
-# compiled program serves every batch.
+# Toys fitted per vectorised call; every batch is padded to this size so one
+# compiled program serves every ntoys.
 BATCH = 500
 
 # Normal-distribution percentiles of the -2..+2 sigma expected band (pyhf's order).
@@ -166,7 +166,7 @@ def _run_batches(
 ) -> tuple[np.ndarray, ...]:
     """Fit ``toys`` in fixed-size vectorised batches (the last one padded)."""
     n = toys.shape[0]
-    size = min(BATCH, n)
+    size = BATCH  # one batch shape for every ntoys: compiled once per model
     parts = []
     for start in range(0, n, size):
         chunk = toys[start : start + size]

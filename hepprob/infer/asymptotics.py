@@ -16,9 +16,8 @@ __all__ = [
     "EXPECTED_NSIGMA",
     "AsimovStage",
     "asimov_mu",
-    "asimov_stage",
+    "asymptotic_fits",
     "log_cls",
-    "mu_stage",
     "sqrt_stats",
     "TEST_STATS",
     "asymptotic_pvalues",
@@ -166,7 +165,7 @@ def asimov_mu(test_stat: str) -> float:
     return 1.0 if test_stat == "q0" else 0.0
 
 
-def asimov_stage(
+def asymptotic_fits(
     eng: Any,
     data: Array,
     init: Array,
@@ -174,51 +173,67 @@ def asimov_stage(
     upper: Array,
     fixed: Array,
     mu_asimov: Array,
-) -> AsimovStage:
-    """Free fit to data, Asimov dataset at POI ``mu_asimov`` and its best fit (traceable).
+    mus_data: Array,
+    mus_asimov: Array,
+) -> tuple[AsimovStage, Array, Array]:
+    """Every fit of an asymptotic test, as two rounds of one vmapped batch (traceable).
+
+    Round 1 fits the data: free, POI at ``mu_asimov`` (its expected data are the
+    Asimov dataset) and POI at each of ``mus_data``. Round 2 fits the Asimov
+    dataset with the POI at each of ``mus_asimov``. Both rounds run the same
+    traced batch (rows padded to one size), so the minimiser is compiled once.
 
     The best fit to an Asimov dataset is, by construction, the point that
     generated it (every Poisson and Gaussian term is maximal where its mean
-    equals the datum), so it is taken exactly instead of being fitted again.
-    """
-    from hepprob.infer.test_statistics import profile_fits
+    equals the datum), so it is taken exactly instead of being fitted.
 
-    xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, mu_asimov[None])
-    asimov = eng.expected(xs[1])
-    return AsimovStage(
-        xs[0], fs[0], xs[1], asimov, xs[1], eng.objective(xs[1], asimov), ok
-    )
-
-
-def mu_stage(
-    eng: Any,
-    stage: AsimovStage,
-    data: Array,
-    init: Array,
-    lower: Array,
-    upper: Array,
-    fixed: Array,
-    mus_data: Array,
-    mus_asimov: Array,
-) -> tuple[Array, Array, Array]:
-    """Fixed-POI fits at ``mus_data`` (to data) and ``mus_asimov`` (to Asimov).
-
-    All fits are one vmapped batch. Returns their :math:`-2\\ln L` (data rows
-    first), parameters and convergence flags; :func:`sqrt_stats` turns them into
-    test statistics.
+    Returns:
+        The :class:`AsimovStage`, :math:`-2\\ln L` of the fixed-POI fits (the
+        ``mus_data`` rows, then the ``mus_asimov`` rows) and all convergence flags.
     """
     from hepprob.infer.test_statistics import fixed_rows
 
     poi = eng.poi_index()
     n_d, n_a = mus_data.shape[0], mus_asimov.shape[0]
-    rows = fixed_rows(
-        init, lower, upper, fixed, poi, jnp.concatenate([mus_data, mus_asimov])
+    size = max(2 + n_d, n_a)
+    pad = jnp.concatenate
+    first = fixed_rows(init, lower, upper, fixed, poi, pad([mu_asimov[None], mus_data]))
+    first = tuple(
+        pad([free[None], rows, jnp.tile(free[None], (size - 1 - rows.shape[0], 1))])
+        for free, rows in zip((init, lower, upper, fixed), first, strict=True)
     )
-    datasets = jnp.concatenate(
-        [jnp.tile(data, (n_d, 1)), jnp.tile(stage.asimov_data, (n_a, 1))]
+    second = fixed_rows(init, lower, upper, fixed, poi, mus_asimov)
+    second = tuple(pad([r, jnp.tile(r[:1], (size - n_a, 1))]) for r in second)
+    fits = jax.vmap(eng.fit_core, in_axes=(None, 0, 0, 0, 0))
+
+    def round_(r: Array, carry: tuple[Array, ...]) -> tuple[Array, ...]:
+        xs1, fs1, ok1, fs2, ok2 = carry
+        asimov = eng.expected(xs1[1])
+        rows = tuple(
+            jnp.where(r == 0, a, b) for a, b in zip(first, second, strict=True)
+        )
+        xs, fs, ok = fits(jnp.where(r == 0, data, asimov), *rows)
+        is_first = r == 0
+        return (
+            jnp.where(is_first, xs, xs1),
+            jnp.where(is_first, fs, fs1),
+            jnp.where(is_first, ok, ok1),
+            jnp.where(is_first, fs2, fs),
+            jnp.where(is_first, ok2, ok),
+        )
+
+    zeros_x = jnp.tile(init[None], (size, 1))
+    zeros_f = jnp.zeros(size, dtype=jnp.float64)
+    flags = jnp.zeros(size, dtype=bool)
+    xs1, fs1, ok1, fs2, ok2 = jax.lax.fori_loop(
+        0, 2, round_, (zeros_x, zeros_f, flags, zeros_f, flags)
     )
-    xs, fs, ok = jax.vmap(eng.fit_core)(datasets, *rows)
-    return fs, xs, ok
+    asimov = eng.expected(xs1[1])
+    stage = AsimovStage(
+        xs1[0], fs1[0], xs1[1], asimov, xs1[1], eng.objective(xs1[1], asimov), ok1[:2]
+    )
+    fixed_nll = pad([fs1[2 : 2 + n_d], fs2[:n_a]])
+    return stage, fixed_nll, pad([ok1[: 2 + n_d], ok2[:n_a]])
 
 
 def sqrt_stats(
@@ -231,7 +246,7 @@ def sqrt_stats(
 ) -> tuple[Array, Array]:
     r""":math:`\sqrt{q}` at ``mus_data`` and :math:`\sqrt{q_A}` at ``mus_asimov``.
 
-    ``twice_nll_fixed`` holds the fixed-POI fits of :func:`mu_stage` (data rows
+    ``twice_nll_fixed`` holds the fixed-POI fits of :func:`asymptotic_fits` (data rows
     first). Traceable, and cheap enough to run eagerly.
     """
     from hepprob.infer.test_statistics import stat_from_fits

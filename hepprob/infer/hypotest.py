@@ -128,8 +128,8 @@ def asymptotic_sqrt_stats(
     One compiled program per model serves every test statistic.
     """
     mu_arr = jnp.asarray([mu], dtype=jnp.float64)
-    stage, fs, ok = eng.jitted("hypotest", _build_asymptotic)(
-        *setup, jnp.asarray(asymptotics.asimov_mu(test_stat)), mu_arr
+    stage, fs, ok = eng.jitted("asymptotic", build_asymptotic)(
+        *setup, jnp.asarray(asymptotics.asimov_mu(test_stat)), mu_arr, mu_arr
     )
     mle.warn_unconverged(ok, "hypotest")
     sqrtq, sqrtq_a = asymptotics.sqrt_stats(
@@ -249,15 +249,13 @@ def _check_calctype(calctype: str) -> str:
     return "toybased" if calctype == "toybased" else "asymptotic"
 
 
-def _build_asymptotic(eng: mle.Engine) -> Callable[..., Any]:
-    def program(data, init, lower, upper, fixed, mu_asimov, mu):  # type: ignore[no-untyped-def]
-        stage = asymptotics.asimov_stage(
-            eng, data, init, lower, upper, fixed, mu_asimov
+def build_asymptotic(eng: mle.Engine) -> Callable[..., Any]:
+    """The compiled program of :func:`hepprob.infer.asymptotics.asymptotic_fits`."""
+
+    def program(data, init, lower, upper, fixed, mu_asimov, mus_data, mus_asimov):  # type: ignore[no-untyped-def]
+        return asymptotics.asymptotic_fits(
+            eng, data, init, lower, upper, fixed, mu_asimov, mus_data, mus_asimov
         )
-        fs, _, ok = asymptotics.mu_stage(
-            eng, stage, data, init, lower, upper, fixed, mu, mu
-        )
-        return stage, fs, jnp.concatenate([stage.converged, ok])
 
     return program
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax.numpy as jnp
@@ -217,43 +217,21 @@ def _as_results(cls_obs: np.ndarray, cls_exp: np.ndarray) -> list[Any]:
     ]
 
 
-def _build_stage(eng: mle.Engine) -> Callable[..., Any]:
-    def program(data, init, lower, upper, fixed, mu_asimov):  # type: ignore[no-untyped-def]
-        return asymptotics.asimov_stage(eng, data, init, lower, upper, fixed, mu_asimov)
-
-    return program
-
-
-def _build_points(eng: mle.Engine) -> Callable[..., Any]:
-    def program(data, init, lower, upper, fixed, stage, mus_data, mus_asimov):  # type: ignore[no-untyped-def]
-        fs, _, ok = asymptotics.mu_stage(
-            eng, stage, data, init, lower, upper, fixed, mus_data, mus_asimov
-        )
-        return fs, ok
-
-    return program
-
-
-def _stage(
-    eng: mle.Engine, setup: mle.Setup, test_stat: str
-) -> asymptotics.AsimovStage:
-    mu_a = jnp.asarray(asymptotics.asimov_mu(test_stat))
-    stage = eng.jitted("stage", _build_stage)(*setup, mu_a)
-    mle.warn_unconverged(stage.converged, "upper_limit")
-    return stage
-
-
 def _points(
     eng: mle.Engine,
     setup: mle.Setup,
     test_stat: str,
-    stage: asymptotics.AsimovStage,
     mus_data: np.ndarray,
     mus_asimov: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`\\sqrt{q}` at ``mus_data``, :math:`\\sqrt{q_A}` at ``mus_asimov`` (one vmap)."""
+    """:math:`\\sqrt{q}` at ``mus_data``, :math:`\\sqrt{q_A}` at ``mus_asimov`` (one program)."""
+    from hepprob.infer.hypotest import build_asymptotic
+
     mus_d, mus_a = jnp.asarray(mus_data), jnp.asarray(mus_asimov)
-    fs, ok = eng.jitted("points", _build_points)(*setup, stage, mus_d, mus_a)
+    mu_asimov = jnp.asarray(asymptotics.asimov_mu(test_stat))
+    stage, fs, ok = eng.jitted("asymptotic", build_asymptotic)(
+        *setup, mu_asimov, mus_d, mus_a
+    )
     mle.warn_unconverged(ok, "upper_limit")
     sq, sqa = asymptotics.sqrt_stats(
         test_stat, stage, fs, mus_d, mus_a, eng.poi_index()
@@ -265,8 +243,7 @@ def _scan_cls(
     eng: mle.Engine, setup: mle.Setup, test_stat: str, mus: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observed ``(N,)`` and expected ``(N, 5)`` CLs over a scan (one vmapped call)."""
-    stage = _stage(eng, setup, test_stat)
-    sq, sqa = _points(eng, setup, test_stat, stage, mus, mus)
+    sq, sqa = _points(eng, setup, test_stat, mus, mus)
     cls_obs = np.asarray(asymptotics.asymptotic_pvalues(sq, sqa, test_stat)[2])
     cls_exp = np.asarray(asymptotics.expected_pvalues(sqa)[2])
     return cls_obs, cls_exp
@@ -277,7 +254,6 @@ def _root_limits(
 ) -> list[float]:
     """Six crossings of CLs = alpha by a vectorised, bracketed Illinois iteration."""
     poi = eng.poi_index()
-    stage = _stage(eng, setup, test_stat)
     n = np.asarray(asymptotics.EXPECTED_NSIGMA)
     # expected curves cross where sqrt(q_A) = s_star (closed form in N and alpha)
     s_star = -n - norm.ppf(alpha * norm.cdf(-n))
@@ -285,7 +261,7 @@ def _root_limits(
 
     def h(mus: np.ndarray) -> np.ndarray:
         """Positive where CLs > alpha, for curve k evaluated at mus[k]."""
-        sq, sqa = _points(eng, setup, test_stat, stage, mus[:1], mus)
+        sq, sqa = _points(eng, setup, test_stat, mus[:1], mus)
         lcls = float(asymptotics.log_cls(sq[0], sqa[0], test_stat))
         return np.concatenate([[lcls - log_alpha], s_star - sqa[1:]])
 

@@ -139,7 +139,34 @@ class Engine:
     def fit_core(
         self, data: Array, init: Array, lower: Array, upper: Array, fixed: Array
     ) -> tuple[Array, Array, Array]:
-        """One bounded fit, traceable: ``(x, twice_nll, converged)``."""
+        """One bounded fit, traceable: ``(x, twice_nll, converged)``.
+
+        Newton's method can stop on a saddle point (gradient zero, one direction
+        of negative curvature: HistFactory shape interpolations make them). The
+        fit checks the curvature at the end; on a saddle it steps down along the
+        most negative eigenvector and minimises again, and keeps the deeper
+        point. A saddle it cannot leave is reported as not converged.
+        """
+
+        def round_(_: int, carry: tuple[Array, ...]) -> tuple[Array, ...]:
+            x_best, f_best, ok_best, start = carry
+            x, f, ok = self._minimize(data, start, lower, upper, fixed)
+            saddle, escape = self._saddle_escape(x, f, data, lower, upper, fixed)
+            take = f < f_best  # the first round always (f_best = inf)
+            x_best = jnp.where(take, x, x_best)
+            ok_best = jnp.where(take, ok & ~saddle, ok_best)
+            f_best = jnp.where(take, f, f_best)
+            return x_best, f_best, ok_best, jnp.where(saddle, escape, x)
+
+        # two rounds of one traced body: the minimiser is compiled once
+        inf = jnp.asarray(jnp.inf, dtype=jnp.float64)
+        carry = (init, inf, jnp.asarray(False), init)
+        x, f, ok, _ = jax.lax.fori_loop(0, 2, round_, carry)
+        return x, f, ok
+
+    def _minimize(
+        self, data: Array, init: Array, lower: Array, upper: Array, fixed: Array
+    ) -> tuple[Array, Array, Array]:
         from hepprob.infer.minimize import minimize
 
         res = minimize(
@@ -154,6 +181,28 @@ class Engine:
         )
         x = jnp.where(fixed, init, res.x)
         return x, self.objective(x, data), jnp.asarray(res.converged, dtype=bool)
+
+    def _saddle_escape(
+        self, x: Array, f: Array, data: Array, lower: Array, upper: Array, fixed: Array
+    ) -> tuple[Array, Array]:
+        """Whether ``x`` is a saddle, and a lower start point along its descent."""
+        hess = jax.hessian(self.objective)(x, data)
+        inside = ~fixed & (x > lower) & (x < upper)
+        both = inside[:, None] & inside[None, :]
+        scale = jnp.maximum(jnp.max(jnp.abs(jnp.diag(hess))), 1.0)
+        reduced = jnp.where(both, hess, scale * jnp.eye(x.shape[0], dtype=x.dtype))
+        eigval, eigvec = jnp.linalg.eigh(reduced)
+        lam, direction = eigval[0], jnp.where(inside, eigvec[:, 0], 0.0)
+        saddle = lam < -1e-8 * scale
+        # along the direction f ~ f0 + lam t^2 / 2: a step that gains about 1
+        step = jnp.sqrt(2.0 / jnp.maximum(jnp.abs(lam), 1e-12))
+        cands = jnp.clip(
+            x[None] + step * jnp.array([[1.0], [-1.0]]) * direction, lower, upper
+        )
+        f_c = jax.vmap(self.objective, in_axes=(0, None))(cands, data)
+        f_c = jnp.where(jnp.isfinite(f_c), f_c, jnp.inf)
+        best = cands[jnp.argmin(f_c)]
+        return saddle & (jnp.min(f_c) < f), best
 
     def expected(self, pars: Array) -> Array:
         """Expected main + auxiliary data (the Asimov dataset at ``pars``)."""
