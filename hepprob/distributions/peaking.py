@@ -219,7 +219,7 @@ class CrystalBall(_AbstractCrystalBall):
     Example:
         >>> from hepprob.distributions import CrystalBall
         >>> round(float(CrystalBall(0.0, 1.0, 1.5, 3.0).cdf(0.0)), 4)
-        0.3884
+        0.5295
     """
 
     arg_constraints = {  # noqa: RUF012
