@@ -481,9 +481,22 @@ def test_distribution_is_a_pytree_through_jit():
     np.testing.assert_allclose(
         np.asarray(out), np.asarray(d.log_prob(jnp.array([0.0, -3.0])))
     )
-    assert isinstance(
-        d.support, type(hepprob.dist.CrystalBall(0.0, 1.0, 1.2, 2.5).support)
-    )
+    # and a distribution without a range flattens too (low/high are None)
+    free = hepprob.dist.CrystalBall(0.0, 1.0, 1.2, 2.5)
+    leaves = jax.tree_util.tree_leaves(free)
+    assert len(leaves) == 4
+    again = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(free), leaves)
+    assert again.low is None
+
+
+def test_support_follows_the_range():
+    ranged = CrystalBall(0.0, 1.0, 1.2, 2.5, low=-4.0, high=jnp.array([3.0, 4.0]))
+    inside = np.asarray(ranged.support(jnp.array([3.5, 3.5])))
+    np.testing.assert_array_equal(inside, [False, True])
+    assert bool(CrystalBall(0.0, 1.0, 1.2, 2.5).support(-1e300))
+    rbw = RelativisticBreitWigner(91.0, 2.5)
+    assert not bool(rbw.support(-1.0))
+    assert bool(rbw.support(0.0))
 
 
 EXTREMES = [
