@@ -751,10 +751,22 @@ def _replicate(
             and not isinstance(s.get("fn"), Unit)
         }
 
-    run = jax.jit(lambda v, k: jax.lax.map(one, (v, k), batch_size=batch_size))
-    return {
-        n: np.asarray(a) for n, a in jax.device_get(run(dict(values), keys)).items()
-    }
+    n = keys.shape[0]
+    inputs, size = _pad_rows((dict(values), keys), n, batch_size)
+    run = jax.jit(lambda xs: jax.lax.map(one, xs, batch_size=size))
+    return {k: np.asarray(a)[:n] for k, a in jax.device_get(run(inputs)).items()}
+
+
+def _pad_rows(tree: Any, n: int, batch_size: int) -> tuple[Any, int]:
+    """Repeat the last row so ``lax.map`` batches evenly (one compiled body)."""
+    size = min(batch_size, n)
+    extra = -n % size
+
+    def pad(x: Any) -> Any:
+        x = jnp.asarray(x)
+        return jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)]) if extra else x
+
+    return jax.tree_util.tree_map(pad, tree), size
 
 
 def _dims(name: str, shape: tuple[int, ...]) -> list[str]:
@@ -847,8 +859,10 @@ def _pointwise_log_likelihood(
                 out[name] = lp
         return out
 
-    res = jax.jit(lambda v: jax.lax.map(one, v, batch_size=batch_size))(flat)
-    return {n: np.asarray(v).reshape((*lead, *v.shape[1:])) for n, v in res.items()}
+    n = int(np.prod(lead))
+    inputs, size = _pad_rows(flat, n, batch_size)
+    res = jax.jit(lambda v: jax.lax.map(one, v, batch_size=size))(inputs)
+    return {k: np.asarray(v)[:n].reshape((*lead, *v.shape[1:])) for k, v in res.items()}
 
 
 def _warn_on_problems(idata: az.InferenceData, num_chains: int) -> None:

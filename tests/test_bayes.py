@@ -396,19 +396,20 @@ def test_histfactory_posterior_matches_hand_written_numpyro():
 
 def test_init_at_the_mle_and_from_a_mapping():
     """init="mle" starts where hepprob.fit puts the optimum (here on a bound)."""
-    n = np.array([0.0, 0.0, 5.0])
+    n = np.array([1.0, 0.0, 2.0])
 
     def model(n):
         lam = hepprob.param("lam", 1.0, 0.0, 20.0, prior=npd.Gamma(ALPHA, BETA))
-        scale = hepprob.param("scale", np.ones(3), 0.0, 5.0)
-        numpyro.sample("n", npd.Poisson(lam * scale).to_event(1), obs=n)
+        b = hepprob.param("b", 3.0, 0.0, 10.0)
+        numpyro.sample("aux", npd.Normal(b, 0.3), obs=3.0)
+        numpyro.sample("n", npd.Poisson(lam + b).expand([3]).to_event(1), obs=n)
 
     best = hepprob.fit(model, n).values
-    assert float(np.min(best["scale"])) < 1e-6  # the MLE sits on the lower bound
+    assert best["lam"] < 1e-6  # the MLE sits on the lower bound
     kwargs = {"num_warmup": 50, "num_samples": 50, "seed": 7, "progress_bar": False}
     from_mle = hepprob.mcmc(model, n, init="mle", **kwargs)
     from_map = hepprob.mcmc(model, n, init=dict(best), **kwargs)
     np.testing.assert_array_equal(
-        from_mle.posterior["scale"].values, from_map.posterior["scale"].values
+        from_mle.posterior["lam"].values, from_map.posterior["lam"].values
     )
     assert np.all(np.isfinite(from_mle.sample_stats["lp"].values))
