@@ -466,6 +466,33 @@ def test_extended_bad_input():
         dist.Extended(comps, [1.0, 2.0]).log_prob(5.3)
 
 
+def test_crystal_ball_plus_exponential_vs_scipy():
+    """hepprob's CB + exponential: Mixture and Extended vs scipy.stats on a range."""
+    lo, hi = 5.0, 5.6
+    cb = dist.CrystalBall(5.28, 0.02, 1.5, 3.0, low=lo, high=hi)
+    ex = dist.Exponential(-2.0, low=lo, high=hi)
+    ref_cb = stats.crystalball(1.5, 3.0, loc=5.28, scale=0.02)
+    cb_mass = ref_cb.cdf(hi) - ref_cb.cdf(lo)
+    ref_ex = stats.truncexpon(b=(hi - lo) * 2.0, loc=lo, scale=0.5)
+
+    def pdf(t):
+        return 0.3 * ref_cb.pdf(t) / cb_mass + 0.7 * ref_ex.pdf(t)
+
+    def cdf(t):
+        return 0.3 * (ref_cb.cdf(t) - ref_cb.cdf(lo)) / cb_mass + 0.7 * ref_ex.cdf(t)
+
+    x = np.concatenate([[lo, hi, 5.2, 5.25, 5.2499], np.linspace(lo, hi, 31)])
+    mix = dist.Mixture([cb, ex], [0.3])
+    np.testing.assert_allclose(mix.log_prob(x), np.log(pdf(x)), rtol=1e-10)
+    np.testing.assert_allclose(mix.cdf(x), cdf(x), rtol=1e-10, atol=1e-14)
+    draws = np.asarray(mix.sample(jax.random.PRNGKey(0), (20000,)))
+    assert stats.kstest(draws, cdf).pvalue > 1e-3
+    data = draws[:300]
+    ext = dist.Extended([cb, ex], [90.0, 210.0])
+    ref = stats.poisson.logpmf(300, 300.0) + np.sum(np.log(pdf(data)))
+    assert float(ext.log_prob(data)) == pytest.approx(ref, rel=1e-12)
+
+
 # --- Product -------------------------------------------------------------------------
 
 
