@@ -85,6 +85,10 @@ class _Ranged(Distribution):
         """Unnormalised mass of ``[_lo, grid[i]]`` for the table points ``grid``."""
         return self._mass(jnp.broadcast_to(self._lo, grid.shape), grid)
 
+    def _bracket(self) -> tuple[Array, Array]:
+        """Finite interval holding all the mass (where the inverse cdf searches)."""
+        return self._lo, self._hi
+
     def _local_mass(self, a: Array, x: Array) -> Array:
         """Unnormalised mass of the short interval ``[a, x]`` inside one table panel."""
         return self._mass(a, x)
@@ -96,10 +100,12 @@ class _Ranged(Distribution):
         one panel; Newton steps inside it use the mass of ``[panel start, x]``.
         """
         q = jnp.asarray(q, dtype=jnp.float64)
-        lo, hi, n = self._lo, self._hi, self._icdf_grid
+        lo, hi = self._bracket()
+        n = self._icdf_grid
         frac = jnp.linspace(0.0, 1.0, n + 1).reshape((-1,) + (1,) * jnp.ndim(lo))
         grid = lo + (hi - lo) * frac
         table = jax.lax.stop_gradient(self._cum_table(grid))
+        table = table.at[-1].set(jnp.maximum(table[-1], self._total))
         total = self._total
         target = q * total
         k = _count_below(table, jax.lax.stop_gradient(target))
