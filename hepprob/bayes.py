@@ -12,10 +12,12 @@ What to use when:
   (every observed site, and every deterministic site such as expected yields).
 
 Auxiliary measurements of HistFactory models are either observed data (the
-nuisance parameter gets a flat prior, ``constraints="data"``) or a prior on the
-nuisance parameter (``constraints="prior"``); see
-``hepprob.histfactory.Model.numpyro_model``. The two give different posteriors
-in general; the user picks.
+nuisance parameter gets a flat prior within its bounds, ``constraints="data"``,
+the default when a ``Model`` is passed) or the nuisance parameter's prior
+(``constraints="prior"``); see ``hepprob.histfactory.Model.numpyro_model``. For
+Normal and Poisson (Gamma) constraints the two posteriors agree up to the
+bounds; prior-predictive draws, toys and fits differ (fits ignore priors), and
+any other prior (``priors={...}``) makes them differ. The user picks.
 """
 
 from __future__ import annotations
