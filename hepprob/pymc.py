@@ -16,14 +16,19 @@ of that name (transformed to the parameter's support) and adds the model's own
 prior for it (``hepprob.param(..., prior=...)``, default uniform within finite
 bounds, flat otherwise). For HistFactory models, ``constraints="data"`` treats
 auxiliary measurements as observed data (flat priors on the nuisance
-parameters) and ``constraints="prior"`` turns them into priors (Normal; Gamma
-for Poisson-constrained ``shapesys``): the two give different posteriors.
+parameters) and ``constraints="prior"`` turns them into priors (truncated
+Normal; Gamma for Poisson-constrained ``shapesys``). Their posteriors agree up
+to the bounds unless you give your own PyMC priors in ``pars``: with
+``"data"`` your prior multiplies the constraint term, with ``"prior"`` it
+replaces it.
 
 The log-density and its gradient are JAX functions (jitted); the ``Op`` is
 registered with PyTensor's JAX backend, so ``pm.sample()`` (PyMC's NUTS, through
 the ``Op``'s value and vector-Jacobian product) and
 ``pm.sample(nuts_sampler="numpyro")`` (the JAX function inlined in the graph) both
 work. PyMC and PyTensor are imported only when one of these functions is called.
+PyMC's multiprocess sampling forks a process that already runs JAX threads (JAX
+warns about it); prefer ``cores=1`` or ``nuts_sampler="numpyro"``.
 """
 
 from __future__ import annotations
