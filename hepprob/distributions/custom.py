@@ -17,6 +17,7 @@ from numpyro.distributions.util import promote_shapes
 
 from hepprob._typing import Array, ArrayLike, PRNGKey
 from hepprob.distributions._checks import check, is_concrete
+from hepprob.distributions._quadrature import gauss_legendre
 from hepprob.errors import DataError, HepprobWarning, ParameterError
 
 __all__ = ["CustomPDF", "from_function"]
@@ -639,7 +640,7 @@ def _composite_legendre(
     converges exponentially again (the classic polynomial substitution for end
     singularities; Davis & Rabinowitz, *Methods of Numerical Integration*, 1984).
     """
-    x, w = np.polynomial.legendre.leggauss(order)
+    x, w = gauss_legendre(order)
     edges = np.linspace(-1.0, 1.0, panels + 1)
     mids, halves = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
     nodes = (mids[:, None] + halves[:, None] * x[None, :]).ravel()
