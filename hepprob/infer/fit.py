@@ -15,7 +15,7 @@ import numpyro.distributions as npd
 from hepprob._optional import require
 from hepprob._typing import Array, ArrayLike
 from hepprob.errors import ConvergenceWarning, DataError, ModelError, ParameterError
-from hepprob.infer.minimize import minimize
+from hepprob.infer.minimize import minimize_with_hessian
 from hepprob.infer.result import FitResult, _Group, _Problem
 from hepprob.model import ModelStructure, log_likelihood, trace_model
 
@@ -228,7 +228,7 @@ class _Entry:
             objective = self.objective
 
             def run(x0, lower, upper, fixed, data):
-                res = minimize(
+                return minimize_with_hessian(
                     objective,
                     x0,
                     lower,
@@ -238,7 +238,6 @@ class _Entry:
                     tol=tol,
                     max_iter=max_iter,
                 )
-                return res, jax.hessian(objective)(res.x, data)
 
             self.cache[key] = jax.jit(run)
         return self.cache[key]

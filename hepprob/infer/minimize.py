@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from hepprob._typing import Array, ArrayLike
 
-__all__ = ["MinimizeResult", "minimize"]
+__all__ = ["MinimizeResult", "minimize", "minimize_with_hessian"]
 
 # status codes of MinimizeResult.status
 SUCCESS, MAX_ITER, STALLED, NOT_FINITE = 0, 1, 2, 3
@@ -53,13 +53,15 @@ class MinimizeResult(NamedTuple):
 
 
 class _State(NamedTuple):
-    x: Array
+    x: Array  # best point so far, with its value, gradient and Hessian
     f: Array
     g: Array
     h: Array
+    trial: Array  # the point the next iteration evaluates
     damping: Array
     edm: Array
     it: Array
+    polish: Array  # the trial is the final undamped Newton step
     done: Array
 
 
@@ -97,6 +99,28 @@ def minimize(
         >>> [round(float(v), 6) for v in res.x]
         [1.0, 2.0]
     """
+    result, _ = minimize_with_hessian(
+        fun, x0, lower, upper, fixed, args, tol=tol, max_iter=max_iter
+    )
+    return result
+
+
+def minimize_with_hessian(
+    fun: Callable[..., Array],
+    x0: ArrayLike,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    fixed: ArrayLike | None = None,
+    args: Sequence[Any] = (),
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 200,
+) -> tuple[MinimizeResult, Array]:
+    """:func:`minimize`, also returning the exact Hessian at the minimum.
+
+    The Hessian is the one the last Newton iteration evaluated (all
+    parameters, fixed ones included): Hesse errors cost no extra evaluation.
+    """
     x0 = jnp.asarray(x0, dtype=jnp.float64)
     lower = jnp.broadcast_to(jnp.asarray(lower, dtype=jnp.float64), x0.shape)
     upper = jnp.broadcast_to(jnp.asarray(upper, dtype=jnp.float64), x0.shape)
@@ -111,11 +135,15 @@ def minimize(
         return fun(x, *args)
 
     value_and_grad = jax.value_and_grad(objective)
-    hessian = jax.hessian(objective)
+
+    def grad_with_aux(x: Array) -> tuple[Array, tuple[Array, Array]]:
+        f, g = value_and_grad(x)
+        return g, (f, g)
 
     def derivatives(x: Array) -> tuple[Array, Array, Array]:
-        f, g = value_and_grad(x)
-        return f, jnp.where(free, g, 0.0), hessian(x)
+        # forward-over-reverse: value, gradient and Hessian from one trace
+        h, (f, g) = jax.jacfwd(grad_with_aux, has_aux=True)(x)
+        return f, jnp.where(free, g, 0.0), h
 
     def moving(x: Array, g: Array) -> Array:
         """Entries Newton may move: free and not pushed against a bound."""
@@ -136,62 +164,72 @@ def minimize(
         step = jnp.linalg.solve(hr + ridge * jnp.eye(hr.shape[0]), gr)
         return 0.5 * jnp.abs(jnp.dot(gr, step))
 
+    def newton_step(x: Array, g: Array, h: Array, damping: Array) -> Array:
+        move = moving(x, g)
+        hr, gr = reduced_system(h, g, move)
+        scale = jnp.maximum(jnp.abs(jnp.diag(hr)), 1e-8)
+        step = -jnp.linalg.solve(hr + damping * jnp.diag(scale), gr)
+        step = jnp.where(move & jnp.isfinite(step), step, 0.0)
+        return jnp.clip(x + step, lower, upper)
+
     def cond(s: _State) -> Array:
         return ~s.done
 
     def body(s: _State) -> _State:
-        move = moving(s.x, s.g)
-        hr, gr = reduced_system(s.h, s.g, move)
-        scale = jnp.maximum(jnp.abs(jnp.diag(hr)), 1e-8)
-        step = -jnp.linalg.solve(hr + s.damping * jnp.diag(scale), gr)
-        step = jnp.where(move & jnp.isfinite(step), step, 0.0)
-        trial = jnp.clip(s.x + step, lower, upper)
-        f_new, g_new, h_new = derivatives(trial)
-        accept = jnp.isfinite(f_new) & (f_new <= s.f)
-        x = jnp.where(accept, trial, s.x)
+        # one evaluation of value, gradient and Hessian per iteration: the
+        # derivatives appear once in the compiled loop (compile time)
+        f_new, g_new, h_new = derivatives(s.trial)
+        first = s.it == 0
+        accept = jnp.isfinite(f_new) & ((f_new <= s.f) | first)
+        x = jnp.where(accept, s.trial, s.x)
         f = jnp.where(accept, f_new, s.f)
         g = jnp.where(accept, g_new, s.g)
         h = jnp.where(accept, h_new, s.h)
         damping = jnp.where(
-            accept, jnp.maximum(s.damping * 0.2, 1e-12), s.damping * 8.0
+            first,
+            s.damping,
+            jnp.where(accept, jnp.maximum(s.damping * 0.2, 1e-12), s.damping * 8.0),
         )
         edm = jnp.where(accept, edm_of(x, g, h), s.edm)
         it = s.it + 1
-        small_change = accept & (jnp.abs(s.f - f_new) <= 1e-15 * (1.0 + jnp.abs(f)))
+        small_change = (
+            accept & ~first & (jnp.abs(s.f - f_new) <= 1e-15 * (1.0 + jnp.abs(f)))
+        )
+        met = (accept & (edm < tol)) | (small_change & (edm < 1e3 * tol))
+        # after convergence, one undamped Newton step squares the error
+        polish = ~s.polish & met & jnp.isfinite(f)
         done = (
-            (accept & (edm < tol))
-            | small_change & (edm < 1e3 * tol)
-            | (it >= max_iter)
+            s.polish
+            | (met & ~polish)
+            | ~jnp.isfinite(f)
+            | (it > max_iter)
             | (damping > 1e16)
         )
-        return _State(x, f, g, h, damping, edm, it, done)
+        trial = newton_step(x, g, h, jnp.where(polish, 0.0, damping))
+        return _State(x, f, g, h, trial, damping, edm, it, polish, done)
 
     start = jnp.clip(x0, lower, upper)
-    f0, g0, h0 = derivatives(start)
-    edm0 = edm_of(start, g0, h0)
+    n = x0.shape[0]
     init = _State(
         start,
-        f0,
-        g0,
-        h0,
+        jnp.asarray(jnp.inf, dtype=jnp.float64),
+        jnp.zeros(n, dtype=jnp.float64),
+        jnp.zeros((n, n), dtype=jnp.float64),
+        start,
         jnp.asarray(1e-3, dtype=jnp.float64),
-        edm0,
+        jnp.asarray(jnp.inf, dtype=jnp.float64),
         jnp.asarray(0),
-        ~jnp.isfinite(f0) | (edm0 < tol * 1e-3),
+        jnp.asarray(False),
+        jnp.asarray(False),
     )
     s = jax.lax.while_loop(cond, body, init)
-    s = _polish(s, body)
     finite = jnp.isfinite(s.f) & jnp.all(jnp.isfinite(s.g))
     converged = finite & (s.edm < tol)
+    n_iter = jnp.maximum(s.it - 1, 0)
     status = jnp.where(
         ~finite,
         NOT_FINITE,
-        jnp.where(converged, SUCCESS, jnp.where(s.it >= max_iter, MAX_ITER, STALLED)),
+        jnp.where(converged, SUCCESS, jnp.where(n_iter >= max_iter, MAX_ITER, STALLED)),
     )
-    return MinimizeResult(s.x, s.f, s.g, converged, s.edm, s.it, status)
-
-
-def _polish(s: _State, body: Callable[[_State], _State]) -> _State:
-    """One last undamped Newton step: near the minimum it squares the error."""
-    polished = body(s._replace(damping=jnp.zeros_like(s.damping)))
-    return polished._replace(it=s.it, damping=s.damping, done=s.done)
+    result = MinimizeResult(s.x, s.f, s.g, converged, s.edm, n_iter, status)
+    return result, s.h
