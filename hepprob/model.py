@@ -172,7 +172,7 @@ def trace_model(
     values = dict(values or {})
 
     def set_value(site: dict[str, Any]) -> Any:
-        if site.get("is_observed"):
+        if site["type"] != "sample" or site.get("is_observed"):
             return None
         info = (site.get("infer") or {}).get(PARAM_KEY)
         if info is None:

@@ -22,6 +22,7 @@ def gauss_model(x):
     gamma = hepprob.param("gamma", np.ones(3), 0.0, 10.0)
     numpyro.sample("x", npd.Normal(mu, sigma), obs=x)
     numpyro.factor("constraint", -0.5 * jnp.sum((gamma - 1.0) ** 2))
+    numpyro.deterministic("width", 2.0 * sigma)  # deterministic sites are no data
 
 
 @pytest.fixture(scope="module")
