@@ -12,6 +12,7 @@ import numpy as np
 from hepprob._typing import Array, PRNGKey
 from hepprob.errors import ModelError, ParameterError
 from hepprob.infer import mle
+from hepprob.infer.hypotest import build_asymptotic
 from hepprob.infer.test_statistics import profile_fits, stat_from_fits
 
 __all__ = ["sample_data", "toy_pvalues"]
@@ -126,15 +127,20 @@ def toy_pvalues(
     poi = eng.poi_index()
     mu_arr = jnp.asarray(mu, dtype=jnp.float64)
     bkg_mu = 1.0 if test_stat == "q0" else 0.0
-    xs, fs, ok = eng.jitted("toy_gen", _build_generators)(
-        *setup, mu_arr, jnp.asarray(bkg_mu)
+    # the free fit and the fits at mu and at the background POI are those of the
+    # asymptotic calculator: reuse its compiled program
+    stage, _, xs_mu, ok = eng.jitted("asymptotic", build_asymptotic)(
+        *setup, jnp.asarray(bkg_mu), mu_arr[None], mu_arr[None]
     )
     mle.warn_unconverged(ok, "hypotest (toys)")
-    obs_stat = stat_from_fits(name, fs[1], fs[0], xs[0, poi], mu_arr)
+    obs_stat = stat_from_fits(
+        name, eng.objective(xs_mu[0], setup.data), stage.twice_nll_data,
+        stage.free_data[poi], mu_arr,
+    )  # fmt: skip
     key_sb, key_b = jax.random.split(jax.random.PRNGKey(seed))
     batch = eng.jitted("toy_fits", _build_toy_fits)
     stats, conv = [], []
-    for pars_h, key in ((xs[1], key_sb), (xs[2], key_b)):
+    for pars_h, key in ((xs_mu[0], key_sb), (stage.asimov_pars, key_b)):
         toys = sample_data(eng, pars_h, key, int(ntoys))
         f_free, f_fix, muhat, c_h = _run_batches(batch, setup, mu_arr, toys)
         stats.append(np.asarray(stat_from_fits(name, f_fix, f_free, muhat, mu_arr)))
@@ -176,17 +182,6 @@ def _run_batches(
         out = batch(chunk, setup.init, setup.lower, setup.upper, setup.fixed, mu)
         parts.append([np.asarray(o)[: size - pad] for o in out])
     return tuple(np.concatenate([p[j] for p in parts]) for j in range(4))
-
-
-def _build_generators(eng: mle.Engine) -> Callable[..., Any]:
-    """Free fit, and fits at ``mu`` and the background POI, to the observed data."""
-
-    def program(data, init, lower, upper, fixed, mu, bkg_mu):  # type: ignore[no-untyped-def]
-        return profile_fits(
-            eng, data, init, lower, upper, fixed, jnp.stack([mu, bkg_mu])
-        )
-
-    return program
 
 
 def _build_toy_fits(eng: mle.Engine) -> Callable[..., Any]:

@@ -175,7 +175,7 @@ def asymptotic_fits(
     mu_asimov: Array,
     mus_data: Array,
     mus_asimov: Array,
-) -> tuple[AsimovStage, Array, Array]:
+) -> tuple[AsimovStage, Array, Array, Array]:
     """Every fit of an asymptotic test, as two rounds of one vmapped batch (traceable).
 
     Round 1 fits the data: free, POI at ``mu_asimov`` (its expected data are the
@@ -189,7 +189,8 @@ def asymptotic_fits(
 
     Returns:
         The :class:`AsimovStage`, :math:`-2\\ln L` of the fixed-POI fits (the
-        ``mus_data`` rows, then the ``mus_asimov`` rows) and all convergence flags.
+        ``mus_data`` rows, then the ``mus_asimov`` rows), the parameters of the
+        fixed-POI fits to the data, and all convergence flags.
     """
     from hepprob.infer.test_statistics import fixed_rows
 
@@ -233,7 +234,8 @@ def asymptotic_fits(
         xs1[0], fs1[0], xs1[1], asimov, xs1[1], eng.objective(xs1[1], asimov), ok1[:2]
     )
     fixed_nll = pad([fs1[2 : 2 + n_d], fs2[:n_a]])
-    return stage, fixed_nll, pad([ok1[: 2 + n_d], ok2[:n_a]])
+    oks = pad([ok1[: 2 + n_d], ok2[:n_a]])
+    return stage, fixed_nll, xs1[2 : 2 + n_d], oks
 
 
 def sqrt_stats(

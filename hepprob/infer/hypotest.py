@@ -128,7 +128,7 @@ def asymptotic_sqrt_stats(
     One compiled program per model serves every test statistic.
     """
     mu_arr = jnp.asarray([mu], dtype=jnp.float64)
-    stage, fs, ok = eng.jitted("asymptotic", build_asymptotic)(
+    stage, fs, _, ok = eng.jitted("asymptotic", build_asymptotic)(
         *setup, jnp.asarray(asymptotics.asimov_mu(test_stat)), mu_arr, mu_arr
     )
     mle.warn_unconverged(ok, "hypotest")

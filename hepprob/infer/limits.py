@@ -229,7 +229,7 @@ def _points(
 
     mus_d, mus_a = jnp.asarray(mus_data), jnp.asarray(mus_asimov)
     mu_asimov = jnp.asarray(asymptotics.asimov_mu(test_stat))
-    stage, fs, ok = eng.jitted("asymptotic", build_asymptotic)(
+    stage, fs, _, ok = eng.jitted("asymptotic", build_asymptotic)(
         *setup, mu_asimov, mus_d, mus_a
     )
     mle.warn_unconverged(ok, "upper_limit")
