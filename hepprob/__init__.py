@@ -36,14 +36,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "bayes",
     "dist",
     "distributions",
     "errors",
     "fit",
     "histfactory",
     "infer",
+    "io",
     "mcmc",
     "param",
+    "plot",
     "toys",
 ]
 

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,6 +39,9 @@ from numpyro.primitives import Messenger
 
 from hepprob.errors import ConvergenceWarning, ModelError, ParameterError
 from hepprob.model import PARAM_KEY
+
+if TYPE_CHECKING:
+    import arviz as az
 
 __all__ = [
     "credible_interval",
@@ -264,7 +266,9 @@ def summary(
         _check_names("summary: var_names", var_names, posterior.data_vars)
         var_names = list(var_names)
     _check_prob("summary: hdi_prob", hdi_prob)
-    return az.summary(idata, var_names=var_names, hdi_prob=float(hdi_prob), **kwargs)
+    return _arviz().summary(
+        idata, var_names=var_names, hdi_prob=float(hdi_prob), **kwargs
+    )
 
 
 def credible_interval(
@@ -291,7 +295,7 @@ def credible_interval(
     _check_prob("credible_interval: cl", cl)
     draws = _draws(idata, name, "credible_interval")
     if kind == "hdi":
-        low, high = az.hdi(draws, hdi_prob=float(cl))
+        low, high = _arviz().hdi(draws, hdi_prob=float(cl))
     elif kind == "central":
         low, high = np.quantile(draws, [(1.0 - cl) / 2.0, (1.0 + cl) / 2.0])
     else:
@@ -698,7 +702,10 @@ def _check_prob(name: str, value: Any) -> None:
 
 
 def _posterior(idata: Any, where: str) -> Any:
-    if not isinstance(idata, az.InferenceData) or "posterior" not in idata.groups():
+    if (
+        not isinstance(idata, _arviz().InferenceData)
+        or "posterior" not in idata.groups()
+    ):
         msg = f"{where}: expected arviz.InferenceData with a posterior group, got {type(idata).__name__}"
         raise ParameterError(msg)
     return idata.posterior
@@ -812,13 +819,15 @@ def _to_inference_data(
 
     attrs = {"inference_library": "numpyro", "creation_library": "hepprob"}
     groups = {
-        "posterior": az.dict_to_dataset(
+        "posterior": _arviz().dict_to_dataset(
             posterior, library=numpyro, dims=post_dims, attrs=attrs
         ),
-        "sample_stats": az.dict_to_dataset(sample_stats, library=numpyro, attrs=attrs),
+        "sample_stats": _arviz().dict_to_dataset(
+            sample_stats, library=numpyro, attrs=attrs
+        ),
     }
     if observed:
-        groups["observed_data"] = az.dict_to_dataset(
+        groups["observed_data"] = _arviz().dict_to_dataset(
             observed, library=numpyro, dims=obs_dims, default_dims=[], attrs=attrs
         )
     if with_log_likelihood and any(
@@ -832,10 +841,10 @@ def _to_inference_data(
             for n, v in loglik.items()
             if v.ndim > 2
         }
-        groups["log_likelihood"] = az.dict_to_dataset(
+        groups["log_likelihood"] = _arviz().dict_to_dataset(
             loglik, library=numpyro, dims=ll_dims, attrs=attrs
         )
-    return az.InferenceData(**groups)
+    return _arviz().InferenceData(**groups)
 
 
 def _pointwise_log_likelihood(
@@ -878,10 +887,17 @@ def _warn_on_problems(idata: az.InferenceData, num_chains: int) -> None:
         )
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
     if num_chains > 1:
-        rhat = az.rhat(idata)
+        rhat = _arviz().rhat(idata)
         worst = max(
             (float(np.nanmax(v.values)) for v in rhat.data_vars.values()), default=1.0
         )
         if worst > 1.1:
             msg = f"mcmc: largest r_hat is {worst:.3f} (> 1.1): the chains disagree; sample longer"
             warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+
+
+def _arviz() -> Any:
+    """ArviZ, imported on first use (it pulls in matplotlib: slow to import)."""
+    import arviz
+
+    return arviz

@@ -1,35 +1,73 @@
 """HEP probability distributions as NumPyro ``Distribution`` subclasses.
 
 Also importable as ``hepprob.dist``. Every distribution broadcasts its
-parameters, checks them with ``validate_args=True``, samples exactly from a JAX
-key, and takes an optional observable range ``low``, ``high`` on which it is
-normalised.
+parameters, checks them with clear errors, samples exactly from a JAX key, and
+takes an optional observable range ``low``, ``high`` on which it is normalised.
+
+* peaking: CrystalBall, DoubleCrystalBall, BreitWigner, RelativisticBreitWigner,
+  Voigtian, JohnsonSU
+* background: Argus, Exponential, Chebyshev, Bernstein
+* Truncated (any 1-D distribution on a range), HistogramPDF, GaussianKDE
+* CustomPDF / from_function (a user's density, normalised numerically, n-D)
+* Mixture, Extended, Product; HistFactory (a binned model over its data)
 """
 
 from __future__ import annotations
 
-from hepprob.distributions import (
-    background,
-    composite,
-    custom,
-    nonparametric,
-    peaking,
-    truncated,
+from hepprob.distributions.background import (
+    Argus,
+    Bernstein,
+    Chebyshev,
+    Exponential,
 )
-from hepprob.distributions.background import *  # noqa: F403
-from hepprob.distributions.composite import *  # noqa: F403
-from hepprob.distributions.custom import *  # noqa: F403
-from hepprob.distributions.nonparametric import *  # noqa: F403
-from hepprob.distributions.peaking import *  # noqa: F403
-from hepprob.distributions.truncated import *  # noqa: F403
+from hepprob.distributions.composite import (
+    Extended,
+    Mixture,
+    Product,
+)
+from hepprob.distributions.custom import (
+    CustomPDF,
+    from_function,
+)
+from hepprob.distributions.nonparametric import (
+    GaussianKDE,
+    HistogramPDF,
+)
+from hepprob.distributions.peaking import (
+    BreitWigner,
+    CrystalBall,
+    DoubleCrystalBall,
+    JohnsonSU,
+    RelativisticBreitWigner,
+    Voigtian,
+)
+from hepprob.distributions.truncated import (
+    Truncated,
+    range_mass,
+)
+from hepprob.histfactory.distribution import HistFactory
 
 __all__ = [
-    *peaking.__all__,
-    *background.__all__,
-    *truncated.__all__,
-    *nonparametric.__all__,
-    *custom.__all__,
-    *composite.__all__,
+    "Argus",
+    "Bernstein",
+    "BreitWigner",
+    "Chebyshev",
+    "CrystalBall",
+    "CustomPDF",
+    "DoubleCrystalBall",
+    "Exponential",
+    "Extended",
+    "GaussianKDE",
+    "HistFactory",
+    "HistogramPDF",
+    "JohnsonSU",
+    "Mixture",
+    "Product",
+    "RelativisticBreitWigner",
+    "Truncated",
+    "Voigtian",
+    "from_function",
+    "range_mass",
 ]
 
 
