@@ -55,6 +55,10 @@ class _Ranged(Distribution):
     def _total(self) -> Array:
         return self._mass(self._lo, self._hi)
 
+    def _validate_sample(self, value: ArrayLike) -> ArrayLike:
+        # as a JAX array, so traced range ends compare without NumPy conversion
+        return super()._validate_sample(jnp.asarray(value, dtype=jnp.float64))
+
     def _inside(self, x: Array) -> tuple[Array, Array]:
         inside = (x >= self._lo) & (x <= self._hi)
         return inside, jnp.where(inside, x, 0.5 * (self._lo + self._hi))
@@ -231,11 +235,14 @@ class Exponential(_Ranged):
         small = jnp.abs(y) < 1e-12
         lam_s = jnp.where(small, 1.0, self.lam)
         y_s = jnp.where(small, 1.0, y)
-        # lam > 0: x - a = L + log1p((1 - q) expm1(-y)) / lam ; lam < 0: log1p(q expm1(y)) / lam
-        up = width + jnp.log1p((1.0 - q) * jnp.expm1(-jnp.abs(y_s))) / lam_s
-        down = jnp.log1p(q * jnp.expm1(-jnp.abs(y_s))) / lam_s
+        # x - a = log1p(q expm1(y)) / lam, and for y > 700 (expm1 overflows)
+        # the equivalent L + log(q + (1 - q) e^{-y}) / lam
+        direct = jnp.log1p(q * jnp.expm1(jnp.minimum(y_s, 700.0))) / lam_s
+        big = width + jnp.log(q + (1.0 - q) * jnp.exp(-jnp.maximum(y_s, 700.0))) / lam_s
         t = jnp.where(
-            small, q * width * (1.0 + 0.5 * y * (1.0 - q)), jnp.where(y > 0, up, down)
+            small,
+            q * width * (1.0 + 0.5 * y * (1.0 - q)),
+            jnp.where(y > 700.0, big, direct),
         )
         return jnp.clip(self.low + t, self.low, self.high)
 
@@ -643,7 +650,7 @@ def _cheb_numpy(row: np.ndarray) -> np.polynomial.Polynomial:
 
 def _bern_numpy(row: np.ndarray) -> np.polynomial.Polynomial:
     n = row.size - 1
-    s = np.polynomial.Polynomial([-1.0, 2.0]) * 0.5 + 0.5  # t in [-1, 1] -> s in [0, 1]
+    s = np.polynomial.Polynomial([0.5, 0.5])  # t in [-1, 1] -> s = (t + 1) / 2
     out = np.polynomial.Polynomial([0.0])
     for k, b in enumerate(row):
         out = out + b * math.comb(n, k) * s**k * (1 - s) ** (n - k)
@@ -652,6 +659,8 @@ def _bern_numpy(row: np.ndarray) -> np.polynomial.Polynomial:
 
 def _check_nonnegative(owner: str, coeffs: np.ndarray, to_poly: Any) -> None:
     """Exact check that the polynomial is >= 0 on [-1, 1] (ends + critical points)."""
+    if coeffs.shape[-1] == 0:
+        return  # Chebyshev with only T_0: the uniform density
     rows = coeffs.reshape(-1, coeffs.shape[-1])
     for row in rows:
         if owner == "Bernstein" and np.all(row >= 0):
