@@ -371,12 +371,12 @@ class Model:
         a, c = self._arrays, self.compiled
         ext = [pars[: self._nbase], jnp.ones(1)]
         if c.ns_index.size:
-            alpha = pars[a["ns_index"]][:, None]
-            ext.append(jnp.prod(_normsys(c.ns_code, alpha, a), axis=0))
+            alpha = _take(pars, a, "ns_index")[:, None]
+            ext.append(_normsys_product(c.ns_code, alpha, a))
         p_ext = jnp.concatenate(ext)
         yields = a["nominal"]
         if c.hs_index.size:
-            alpha = pars[a["hs_index"]]
+            alpha = _take(pars, a, "hs_index")
             g = interpolation.additive_weight(c.hs_code, alpha, c.hs_region)
             yields = (
                 yields
@@ -390,7 +390,9 @@ class Model:
                 extra = cw @ lin + jnp.einsum("i,j,ijb->b", cw, cw, quad)
                 yields = yields.at[s_idx, sl].add(extra)
         if c.gather.shape[1]:
-            yields = yields * jnp.prod(p_ext[a["gather"]], axis=1)
+            factors = p_ext[a["gather"]]  # (samples, layers, bins); few layers
+            for layer in range(factors.shape[1]):
+                yields = yields * factors[:, layer]
         if self._yield_functions:
             values = self._values(pars)
             for s_idx, sl, fn in self._yield_functions:
@@ -407,7 +409,7 @@ class Model:
 
     def _aux(self, pars: Array) -> Array:
         a = self._arrays
-        theta = pars[a["aux_index"]]
+        theta = _take(pars, a, "aux_index")
         return jnp.where(a["aux_poisson"], theta * a["aux_factor"], theta)
 
     def _full(self, pars: Array) -> Array:
@@ -418,7 +420,7 @@ class Model:
 
     def _constraint_logpdf(self, pars: Array, auxdata: Array) -> Array:
         a = self._arrays
-        theta = pars[a["aux_index"]]
+        theta = _take(pars, a, "aux_index")
         rate = theta * a["aux_factor"]
         normal = (
             -0.5 * ((auxdata - theta) / a["aux_sigma"]) ** 2
@@ -561,6 +563,33 @@ def poisson_logpdf(n: ArrayLike, lam: ArrayLike) -> Array:
 # ---------------------------------------------------------------- helpers
 
 
+def _take(pars: Array, a: dict[str, Array], key: str) -> Array:
+    """``pars[index]``; as a one-hot matrix product for small models, whose
+    gradient avoids a scatter (a fixed cost that dominates tiny likelihoods)."""
+    onehot = a.get(key + "_onehot")
+    if onehot is not None:
+        return pars[: onehot.shape[0]] @ onehot
+    return pars[a[key]]
+
+
+def _normsys_product(code: str, alpha: Array, a: dict[str, Array]) -> Array:
+    """Product over normsys parameters of their factors, per (sample, channel).
+
+    For the exponential codes the factors are positive and the product is
+    ``exp`` of a sum of logarithms (one matrix product for code 1), which is
+    cheaper to differentiate than a product reduction.
+    """
+    if code == "code1":
+        a0 = alpha[:, 0]
+        return jnp.exp(
+            jnp.maximum(a0, 0.0) @ a["ns_log_hi"]
+            - jnp.minimum(a0, 0.0) @ a["ns_log_lo"]
+        )
+    if code == "lnN_smooth":
+        return jnp.exp(jnp.sum(jnp.log(_normsys(code, alpha, a)), axis=0))
+    return jnp.prod(_normsys(code, alpha, a), axis=0)
+
+
 def _normsys(code: str, alpha: Array, a: dict[str, Array]) -> Array:
     lo, hi = a["ns_lo"], a["ns_hi"]
     if code == "code1":
@@ -594,15 +623,28 @@ def _with_extra_parameters(
     return dataclasses.replace(compiled, paramsets=tuple(sets), npars=start)
 
 
+_ONEHOT_MAX = 4096  # entries of a one-hot gather matrix worth a matmul
+
+
 def _device_arrays(c: CompiledSpec) -> dict[str, Array]:
     names = [
         "nominal", "gather", "ns_index", "ns_lo", "ns_hi", "ns_coef", "hs_index",
         "hs_onehot", "hs_sym", "hs_asym", "aux_index", "aux_poisson", "aux_sigma",
         "aux_factor",
     ]  # fmt: skip
-    return {
+    out = {
         n: None if getattr(c, n) is None else jnp.asarray(getattr(c, n)) for n in names
     }
+    for key in ("ns_index", "hs_index", "aux_index"):
+        idx = getattr(c, key)
+        n_base = c.npars
+        if idx.size and n_base * idx.size <= _ONEHOT_MAX:
+            onehot = np.zeros((int(idx.max()) + 1, idx.size))
+            onehot[idx, np.arange(idx.size)] = 1.0
+            out[key + "_onehot"] = jnp.asarray(onehot)
+    out["ns_log_hi"] = jnp.log(out["ns_hi"])
+    out["ns_log_lo"] = jnp.log(out["ns_lo"])
+    return out
 
 
 def _vectorize(fn: Callable[[Array, Array], Array], p: Array, d: Array) -> Array:
