@@ -77,10 +77,10 @@ def hypotest(
         DataError: malformed data.
 
     Example:
-        >>> import hepprob
-        >>> model = hepprob.histfactory.simplemodels.uncorrelated_background(
-        ...     signal=[5.0], bkg=[10.0], bkg_uncertainty=[2.0])  # doctest: +SKIP
-        >>> hepprob.infer.hypotest(1.0, [12.0, 25.0], model)  # doctest: +SKIP
+        >>> ws = hepprob.histfactory.Workspace(spec)  # doctest: +SKIP
+        >>> model = ws.model()  # doctest: +SKIP
+        >>> cls, band = hepprob.infer.hypotest(  # doctest: +SKIP
+        ...     1.0, ws.data(model), model, return_expected_set=True)
     """
     calc = _check_calctype(calctype)
     asymptotics._check_test_stat(test_stat)
