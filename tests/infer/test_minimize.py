@@ -162,3 +162,47 @@ def test_iteration_limit_is_reported():
     assert not bool(res.converged)
     assert int(res.status) == 1
     assert int(res.n_iter) == 3
+
+
+def test_many_parameters_match_lbfgsb():
+    # a HistFactory-like binned fit: signal strength + one constrained nuisance
+    # per bin (Barlow-Beeston-lite), 61 parameters, against scipy's L-BFGS-B
+    # on the same NLL with a hand-written numpy gradient
+    rng = np.random.default_rng(12)
+    nb = 60
+    s = rng.uniform(1.0, 5.0, nb)
+    b = rng.uniform(20.0, 50.0, nb)
+    tau = b / rng.uniform(1.0, 3.0, nb) ** 2  # auxiliary Poisson "sample size"
+    n = rng.poisson(1.3 * s + b).astype(float)
+
+    def nll(x):
+        mu, gamma = x[0], x[1:]
+        lam = mu * s + gamma * b
+        return jnp.sum(lam - n * jnp.log(lam)) + jnp.sum(tau * (gamma - jnp.log(gamma)))
+
+    def np_nll(x):
+        mu, gamma = x[0], x[1:]
+        lam = mu * s + gamma * b
+        return np.sum(lam - n * np.log(lam)) + np.sum(tau * (gamma - np.log(gamma)))
+
+    def np_grad(x):
+        mu, gamma = x[0], x[1:]
+        r = 1.0 - n / (mu * s + gamma * b)
+        return np.concatenate([[np.sum(r * s)], r * b + tau * (1.0 - 1.0 / gamma)])
+
+    x0 = np.ones(nb + 1)
+    lower = np.concatenate([[0.0], np.full(nb, 1e-3)])
+    upper = np.full(nb + 1, 10.0)
+    res = jax.jit(lambda x: minimize(nll, x, lower, upper))(jnp.asarray(x0))
+    ref = optimize.minimize(
+        np_nll,
+        x0,
+        jac=np_grad,
+        method="L-BFGS-B",
+        bounds=list(zip(lower, upper, strict=True)),
+        options={"ftol": 1e-16, "gtol": 1e-10, "maxiter": 10_000},
+    )
+    assert bool(res.converged)
+    assert float(res.fun) <= np_nll(ref.x) + 1e-9
+    np.testing.assert_allclose(res.x, ref.x, atol=2e-5)
+    assert int(res.n_iter) < 30
