@@ -260,6 +260,8 @@ class GaussianKDE(_Ranged):
     @lazy_property
     def _point_mass(self) -> Array:
         """Kernel mass of each point inside the range."""
+        if self.low is None:
+            return jnp.ones_like(self.data)
         lo = (self._lo - self.data) / self.bw
         hi = (self._hi - self.data) / self.bw
         return _normal_mass(lo, hi)
@@ -274,8 +276,18 @@ class GaussianKDE(_Ranged):
         return logsumexp(terms, axis=-1)
 
     def _mass(self, a: Array, b: Array) -> Array:
-        za = (a[..., None] - self.data) / self.bw
-        zb = (b[..., None] - self.data) / self.bw
+        # infinite ends stay infinite without multiplying inf by a bandwidth derivative
+        fa, fb = jnp.isfinite(a), jnp.isfinite(b)
+        za = jnp.where(
+            fa[..., None],
+            (jnp.where(fa, a, 0.0)[..., None] - self.data) / self.bw,
+            a[..., None],
+        )
+        zb = jnp.where(
+            fb[..., None],
+            (jnp.where(fb, b, 0.0)[..., None] - self.data) / self.bw,
+            b[..., None],
+        )
         return jnp.sum(self.weights * _normal_mass(za, zb), axis=-1)
 
     def _bracket(self) -> tuple[Array, Array]:
