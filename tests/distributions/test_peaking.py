@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -294,8 +295,13 @@ class Evaluated:
     out: dict[str, np.ndarray]
 
 
-def _evaluate(params: dict[str, jax.Array], grid: jax.Array, c: Case) -> dict:
-    d = c.cls(**params)
+# Module-level compiled helpers with the class as a static argument: cases of
+# one class and one parameter structure share a single compilation.
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _evaluate(cls: type, has_icdf: bool, params: dict, grid: jax.Array) -> dict:
+    d = cls(**params)
     half = GRID_SIZE // 2
     a, b = jnp.minimum(grid[:half], grid[half:]), jnp.maximum(grid[:half], grid[half:])
     out = {
@@ -305,7 +311,7 @@ def _evaluate(params: dict[str, jax.Array], grid: jax.Array, c: Case) -> dict:
         "integral": d.integral(a, b),
         "integral_reversed": d.integral(b, a),
     }
-    if c.has_icdf:
+    if has_icdf:
         x = d.icdf(jnp.asarray(QUANTILES))
         out["roundtrip"] = d.cdf(x)
     return out
@@ -316,8 +322,8 @@ def case(request: pytest.FixtureRequest) -> Evaluated:
     c = request.param
     grid = np.resize(c.grid, GRID_SIZE)  # equal sizes: compiled pieces are reused
     params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in c.params.items()}
-    run = jax.jit(lambda p, g: _evaluate(p, g, c))
-    out = {k: np.asarray(v) for k, v in run(params, jnp.asarray(grid)).items()}
+    out = _evaluate(c.cls, c.has_icdf, params, jnp.asarray(grid))
+    out = {k: np.asarray(v) for k, v in out.items()}
     return Evaluated(c, c.ref(), grid, out)
 
 
@@ -391,11 +397,15 @@ def _reference_cdf_on(samples: np.ndarray, ref: Reference) -> np.ndarray:
     return np.interp(s, knots, ref.cdf_at(knots))
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _draw(cls: type, params: dict, key: jax.Array) -> jax.Array:
+    return cls(**params).sample(key, (20_000,))
+
+
 def test_sample_ks(case):
     ref = case.ref
     params = {k: jnp.asarray(v) for k, v in case.case.params.items()}
-    draw = jax.jit(lambda p, k: case.case.cls(**p).sample(k, (20_000,)))
-    x = np.asarray(draw(params, jax.random.PRNGKey(7)))
+    x = np.asarray(_draw(case.case.cls, params, jax.random.PRNGKey(7)))
     assert x.shape == (20_000,)
     assert np.all(np.isfinite(x))
     assert np.all((x >= ref.lo) & (x <= ref.hi))
@@ -438,20 +448,27 @@ def _points(case: Evaluated) -> jax.Array:
     return jnp.asarray(g + 1e-3 * np.pi)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _value_and_grad(cls: type, params: dict, x: jax.Array) -> tuple:
+    """Sum of log_prob and its gradient (one compile serves the FD values too)."""
+    return jax.value_and_grad(lambda p: jnp.sum(cls(**p).log_prob(x)))(params)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _vmapped(cls: type, name: str, params: dict, values: jax.Array, x: jax.Array):
+    return jax.vmap(lambda v: cls(**{**params, name: v}).log_prob(x))(values)
+
+
 def test_grad_matches_finite_differences(case):
     c = case.case
     x = _points(case)
 
-    def f(p: dict[str, jax.Array]) -> jax.Array:
-        return jnp.sum(c.cls(**p).log_prob(x))
-
     p0 = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in c.params.items()}
-    value_and_grad = jax.jit(jax.value_and_grad(f))  # one compile serves both
-    _, grad = value_and_grad(p0)
+    _, grad = _value_and_grad(c.cls, p0, x)
     for name in c.params:
         h = 1e-5 * max(1.0, abs(c.params[name]))
-        up, _ = value_and_grad({**p0, name: p0[name] + h})
-        dn, _ = value_and_grad({**p0, name: p0[name] - h})
+        up, _ = _value_and_grad(c.cls, {**p0, name: p0[name] + h}, x)
+        dn, _ = _value_and_grad(c.cls, {**p0, name: p0[name] - h}, x)
         fd = float((up - dn) / (2 * h))
         assert np.isfinite(float(grad[name])), name
         assert float(grad[name]) == pytest.approx(fd, rel=2e-6, abs=1e-6), name
@@ -469,9 +486,8 @@ def test_jit_equals_eager_and_vmap(case):
     # a batch of three parameter points through vmap == one at a time
     first = next(k for k in c.params if k not in ("low", "high"))
     values = c.params[first] + np.array([0.0, 0.05, 0.1])
-    batched = jax.jit(jax.vmap(lambda v: c.make(**{first: v}).log_prob(x)))(
-        jnp.asarray(values)
-    )
+    params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in c.params.items()}
+    batched = _vmapped(c.cls, first, params, jnp.asarray(values), x)
     np.testing.assert_allclose(np.asarray(batched[0]), eager, rtol=1e-12)
     # a batched distribution built directly equals the vmapped one
     direct = c.make(**{first: jnp.asarray(values)[:, None]}).log_prob(x)
