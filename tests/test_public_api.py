@@ -67,7 +67,10 @@ def test_spec_names_exist(module):
 def test_dist_alias_and_x64():
     import jax
 
-    assert hepprob.dist is hepprob.distributions
+    from hepprob.dist import CrystalBall
+
+    assert CrystalBall is hepprob.distributions.CrystalBall
+    assert hepprob.dist.__all__ == hepprob.distributions.__all__
     assert jax.config.jax_enable_x64
 
 
