@@ -111,8 +111,8 @@ def nll(model: Callable[..., Any], *args: Any, **kwargs: Any) -> NLL:
         ...     mu = hepprob.param("mu", 0.0)
         ...     numpyro.sample("x", nd.Normal(mu, 1.0), obs=x)
         >>> f = hepprob.infer.nll(model, np.array([1.0, 3.0]))
-        >>> f([2.0]) == f([0.0]) - 4.0, f.par_names
-        (True, ['mu'])
+        >>> round(f([0.0]) - f([2.0]), 9), f.par_names
+        (4.0, ['mu'])
     """
     prepared = _prepare_model(model, args, kwargs)
     s = prepared.structure
@@ -173,7 +173,7 @@ def fit(
 
     Example:
         >>> import jax.numpy as jnp, hepprob
-        >>> res = hepprob.fit(lambda x: jnp.sum((x - 1.0) ** 2), x0=[0.0, 0.0],
+        >>> res = hepprob.fit(lambda x: jnp.sum((x - 1.0) ** 2), x0=[2.5, 0.0],
         ...                   lower=[2.0, -5.0], upper=[3.0, 5.0])
         >>> res.values["x"].tolist(), res.converged
         ([2.0, 1.0], True)
