@@ -102,23 +102,5 @@ def generate(key: Any, n_events: int) -> np.ndarray:
 
 
 def _background(lam: Any) -> Any:
-    """Exponential background normalised on [LOW, HIGH] (numerically, until
-    ``hepprob.dist.Exponential`` lands)."""
-    return _fallback_exponential()(lam=lam)
-
-
-_FALLBACK: list[Any] = []
-
-
-def _fallback_exponential() -> Any:
-    if not _FALLBACK:
-        _FALLBACK.append(
-            dist.from_function(
-                lambda x, lam: -lam * (x - LOW),
-                LOW,
-                HIGH,
-                log_density=True,
-                name="DemoExponential",
-            )
-        )
-    return _FALLBACK[0]
+    """Falling exponential ``lam * exp(-lam (m - 5))`` normalised on [LOW, HIGH]."""
+    return dist.Exponential(-lam, LOW, HIGH)

@@ -44,16 +44,12 @@ N_TOYS, N_TOY_EVENTS = (4, 300) if QUICK else (200, 2_000)
 # parameter with a start value and bounds; the data enter through an observed
 # ``numpyro.sample`` site. The mass range is 5.0–5.6 GeV and both shapes are
 # normalised on it. The tail parameters of the Crystal Ball are fixed (as if
-# taken from simulation). The background is written as a custom density,
-# normalised numerically by hepprob.
+# taken from simulation). ``Exponential(slope, low, high)`` is normalised on
+# the range in closed form.
 
 # %%
 LOW, HIGH = 5.0, 5.6
 ALPHA, N_TAIL = 1.5, 3.0
-
-Background = hepprob.dist.from_function(
-    lambda x, lam: -lam * (x - LOW), LOW, HIGH, log_density=True, name="Background"
-)
 
 
 def mass_model(mass):
@@ -62,7 +58,8 @@ def mass_model(mass):
     lam = hepprob.param("lam", 2.0, 0.01, 20.0)
     frac = hepprob.param("frac", 0.5, 0.0, 1.0)
     signal = hepprob.dist.CrystalBall(mu, sigma, ALPHA, N_TAIL, low=LOW, high=HIGH)
-    pdf = hepprob.dist.Mixture([signal, Background(lam=lam)], frac)
+    background = hepprob.dist.Exponential(-lam, LOW, HIGH)  # slope -lam
+    pdf = hepprob.dist.Mixture([signal, background], frac)
     numpyro.sample("mass", pdf, obs=mass)
 
 
