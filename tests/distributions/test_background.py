@@ -49,7 +49,7 @@ def test_argus_matches_scipy_p_half(chi):
 def test_argus_cdf_and_norm_vs_quad(c, p, low, high):
     import mpmath as mp
 
-    mp.mp.dps = 30
+    mp.mp.dps = 20
 
     def f_mp(m):
         return m * (1 - m * m) ** p * mp.exp(c * (1 - m * m))
@@ -66,10 +66,11 @@ def test_argus_cdf_and_norm_vs_quad(c, p, low, high):
     np.testing.assert_allclose(d.cdf(xs), ref, rtol=1e-10)
     np.testing.assert_allclose(np.exp(d.log_prob(xs)), f(xs) / float(total), rtol=1e-10)
     # integrates to 1 over its range, and integral(a, b) is the mass of [a, b]
-    pdf = lambda x: float(np.exp(d.log_prob(x)))
-    assert _quad(pdf, lo, hi - 1e-3) + _quad(pdf, hi - 1e-3, hi) == pytest.approx(
-        1.0, rel=1e-6
-    )
+    # pdf == f / (mpmath integral of f) above is the normalisation check over the
+    # full support; on a sub-range also integrate our pdf directly
+    if high is not None:
+        pdf = lambda x: float(np.exp(d.log_prob(x)))
+        assert _quad(pdf, lo, hi) == pytest.approx(1.0, rel=1e-9)
     np.testing.assert_allclose(d.integral(xs[1], xs[3]), ref[3] - ref[1], rtol=1e-10)
     # icdf inverts the cdf
     q = np.array([1e-6, 0.2, 0.5, 0.9])
