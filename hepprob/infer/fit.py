@@ -368,6 +368,10 @@ def _check_data(
             continue
         if isinstance(site["fn"], npd.distribution.Unit):  # numpyro.factor
             continue
+        own_check = getattr(site["fn"], "check_data", None)
+        if callable(own_check):  # e.g. Extended: NaN rows are padding, N = 0 is valid
+            own_check(site["value"])
+            continue
         value = np.asarray(site["value"])
         if value.size == 0:
             msg = f"fit: observed site {name!r} has an empty dataset (shape {value.shape})"
