@@ -149,23 +149,31 @@ class Engine:
         """
 
         def round_(_: int, carry: tuple[Array, ...]) -> tuple[Array, ...]:
-            x_best, f_best, ok_best, start = carry
-            x, f, ok = self._minimize(data, start, lower, upper, fixed)
+            x_best, f_best, ok_best, start, active = carry
+            # an inactive round (no saddle to leave) stops after one iteration
+            max_iter = jnp.where(active, FIT_MAX_ITER, 0)
+            x, f, ok = self._minimize(data, start, lower, upper, fixed, max_iter)
             saddle, escape = self._saddle_escape(x, f, data, lower, upper, fixed)
-            take = f < f_best  # the first round always (f_best = inf)
+            take = active & (f < f_best)  # the first round always (f_best = inf)
             x_best = jnp.where(take, x, x_best)
             ok_best = jnp.where(take, ok & ~saddle, ok_best)
             f_best = jnp.where(take, f, f_best)
-            return x_best, f_best, ok_best, jnp.where(saddle, escape, x)
+            return x_best, f_best, ok_best, jnp.where(saddle, escape, x), take & saddle
 
         # two rounds of one traced body: the minimiser is compiled once
         inf = jnp.asarray(jnp.inf, dtype=jnp.float64)
-        carry = (init, inf, jnp.asarray(False), init)
-        x, f, ok, _ = jax.lax.fori_loop(0, 2, round_, carry)
+        carry = (init, inf, jnp.asarray(False), init, jnp.asarray(True))
+        x, f, ok, _, _ = jax.lax.fori_loop(0, 2, round_, carry)
         return x, f, ok
 
     def _minimize(
-        self, data: Array, init: Array, lower: Array, upper: Array, fixed: Array
+        self,
+        data: Array,
+        init: Array,
+        lower: Array,
+        upper: Array,
+        fixed: Array,
+        max_iter: Any = FIT_MAX_ITER,
     ) -> tuple[Array, Array, Array]:
         from hepprob.infer.minimize import minimize
 
@@ -177,7 +185,7 @@ class Engine:
             fixed=fixed,
             args=(data,),
             tol=FIT_TOL,
-            max_iter=FIT_MAX_ITER,
+            max_iter=max_iter,
         )
         x = jnp.where(fixed, init, res.x)
         return x, self.objective(x, data), jnp.asarray(res.converged, dtype=bool)
