@@ -128,7 +128,7 @@ class _Ranged(Distribution):
             val = (self._local_mass(a, x) - rest) / scale
             return val, jnp.exp(self._log_unnorm(x)) / scale
 
-        return solve_increasing(g, a, b, start, iterations=40, ftol=1e-15)
+        return solve_increasing(g, a, b, start, iterations=40, ftol=1e-14)
 
     def sample(self, key: Array, sample_shape: tuple[int, ...] = ()) -> Array:
         """Exact samples by inverse cdf, shape ``sample_shape + batch_shape``."""

@@ -311,8 +311,14 @@ class GaussianKDE(_Ranged):
         """Exact: pick a point (weight × kernel mass in range), draw its truncated Gaussian."""
         shape = tuple(sample_shape)
         k_pick, k_u = jax.random.split(key)
-        logits = jnp.log(self.weights * self._point_mass)
-        idx = jax.random.categorical(k_pick, logits, shape=shape)
+        # point index by inverse cdf of the point probabilities (O(log n) per draw)
+        p = self.weights * self._point_mass
+        cum = jnp.cumsum(p) / jnp.sum(p)
+        v = jax.random.uniform(k_pick, shape, dtype=jnp.float64)
+        idx = jnp.clip(
+            jnp.searchsorted(cum, v, side="right"), 0, self.data.shape[0] - 1
+        )
+        idx = jnp.where(p[idx] > 0, idx, jnp.argmax(p))
         u = jax.random.uniform(k_u, shape, dtype=jnp.float64)
         centre = self.data[idx]
         lo = (self._lo - centre) / self.bw
