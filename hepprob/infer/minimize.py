@@ -170,7 +170,7 @@ def minimize_with_hessian(
         scale = jnp.maximum(jnp.abs(jnp.diag(hr)), 1e-8)
         step = -jnp.linalg.solve(hr + damping * jnp.diag(scale), gr)
         step = jnp.where(move & jnp.isfinite(step), step, 0.0)
-        return jnp.clip(x + step, lower, upper)
+        return _towards_bounds(x, x + step, lower, upper)
 
     def cond(s: _State) -> Array:
         return ~s.done
@@ -233,3 +233,22 @@ def minimize_with_hessian(
     )
     result = MinimizeResult(s.x, s.f, s.g, converged, s.edm, n_iter, status)
     return result, s.h
+
+
+def _towards_bounds(x: Array, target: Array, lower: Array, upper: Array) -> Array:
+    """Clip a step into the box, approaching a bound by at most 90% per step.
+
+    Jumping straight onto a bound from far away can strand a fit in a degenerate
+    corner (e.g. a signal fraction at 0, where the signal shape no longer
+    matters); a geometric approach keeps the interior reachable. Entries within
+    1e-7 of a bound may step onto it, so true boundary minima still converge.
+    """
+    gap_lo, gap_hi = x - lower, upper - x
+    floor = jnp.where(jnp.isfinite(lower), lower + 0.1 * gap_lo, -jnp.inf)
+    ceiling = jnp.where(jnp.isfinite(upper), upper - 0.1 * gap_hi, jnp.inf)
+    capped = jnp.clip(target, floor, ceiling)
+    near_lo = gap_lo <= 1e-7 * (1.0 + jnp.abs(lower))
+    near_hi = gap_hi <= 1e-7 * (1.0 + jnp.abs(upper))
+    capped = jnp.where(near_lo & (target < x), target, capped)
+    capped = jnp.where(near_hi & (target > x), target, capped)
+    return jnp.clip(capped, lower, upper)
