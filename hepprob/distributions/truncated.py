@@ -125,7 +125,7 @@ class Truncated(_Ranged):
             )
             raise ParameterError(msg)
         self._panels, self._nodes = int(quad_panels), int(quad_nodes)
-        self._icdf_grid = self._panels
+        self._icdf_grid = max(256, self._panels)
         shape = self._broadcast("Truncated", {"low": low, "high": high})
         try:
             shape = jax.lax.broadcast_shapes(shape, base.batch_shape)
@@ -217,7 +217,10 @@ class Truncated(_Ranged):
     def _cum_table(self, grid: Array) -> Array:
         if self.analytic:
             return self.base.cdf(grid) - self._cdf_ends[0]
-        return self._panel_cum
+        # the same one-panel rule as the Newton steps, on the finer icdf grid
+        masses = self._gl_mass(grid[:-1], grid[1:])
+        zero = jnp.zeros((1, *masses.shape[1:]))
+        return jnp.concatenate([zero, jnp.cumsum(masses, axis=0)], axis=0)
 
     def _local_mass(self, a: Array, x: Array) -> Array:
         return self._mass(a, x) if self.analytic else self._gl_mass(a, x)
