@@ -154,6 +154,11 @@ def mcmc(
         raise ParameterError(msg)
     key = _prng_key(seed)
     model = _model_function(model)
+    # NumPy data become JAX arrays: support checks against traced bounds need it
+    model_args, model_kwargs = jax.tree_util.tree_map(
+        lambda a: jnp.asarray(a) if isinstance(a, np.ndarray) else a,
+        (model_args, model_kwargs),
+    )
 
     sampled = with_priors(model, priors) if priors else model
     sites = _inspect(sampled, model_args, model_kwargs, "mcmc")

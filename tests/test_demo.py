@@ -26,7 +26,7 @@ def scipy_nll(p, x):
 
 
 def test_demo_run_agrees_with_iminuit():
-    out = demo.run(seed=3, n_events=N)
+    out = demo.run(seed=3, n_events=N, search=False, mcmc_samples=0)
     again = json.loads(json.dumps(out))
     assert again == out
     assert out["converged"]
@@ -75,3 +75,27 @@ def test_demo_bad_input():
         demo.run(n_events=5)
     with pytest.raises(ParameterError, match=r"seed must be an integer, got 'a'"):
         demo.run(seed="a")
+
+
+def test_demo_search_matches_pyhf_and_posterior_is_sane():
+    import pyhf
+
+    out = demo.run(seed=4, n_events=N, mcmc_samples=150)
+    search = out["search"]
+    pyhf.set_backend("numpy")
+    ws = pyhf.Workspace(search["workspace"])
+    model = ws.model()
+    data = ws.data(model)
+    cls_obs, cls_exp = pyhf.infer.hypotest(1.0, data, model, return_expected_set=True)
+    assert search["CLs_obs"] == pytest.approx(float(cls_obs), abs=1e-4)
+    assert search["CLs_exp"] == pytest.approx([float(c) for c in cls_exp], abs=1e-4)
+    obs, exp = pyhf.infer.intervals.upper_limits.upper_limit(
+        data, model, scan=np.linspace(0.05, 10.0, 200)
+    )
+    assert search["upper_limit_obs"] == pytest.approx(float(obs), rel=1e-2)
+    assert search["upper_limit_exp"] == pytest.approx([float(e) for e in exp], rel=1e-2)
+    post = out["posterior"]
+    for name in ("mu", "sigma"):
+        # the posterior (flat priors) sits on the likelihood peak: within 3 errors
+        assert abs(post[name]["mean"] - out["values"][name]) < 3 * out["errors"][name]
+        assert post[name]["sd"] == pytest.approx(out["errors"][name], rel=0.3)
