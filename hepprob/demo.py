@@ -16,9 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+from arviz import ess as effective_sample_size
 
 from hepprob import distributions as dist
-from hepprob.bayes import mcmc, summary
+from hepprob.bayes import mcmc
 from hepprob.errors import ParameterError
 from hepprob.histfactory import Workspace
 from hepprob.infer.fit import fit
@@ -117,12 +118,12 @@ def run(
             seed=seed,
             progress_bar=False,
         )
-        table = summary(idata, var_names=["mu", "sigma"], round_to="none")
+        ess = effective_sample_size(idata, var_names=["mu", "sigma"])
         report["posterior"] = {
             name: {
-                "mean": float(table.loc[name, "mean"]),
-                "sd": float(table.loc[name, "sd"]),
-                "ess_bulk": float(table.loc[name, "ess_bulk"]),
+                "mean": float(idata.posterior[name].mean()),
+                "sd": float(idata.posterior[name].std()),
+                "ess_bulk": float(ess[name]),
             }
             for name in ("mu", "sigma")
         }
