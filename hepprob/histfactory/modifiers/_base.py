@@ -12,7 +12,7 @@ import numpy as np
 
 from hepprob.errors import SpecError
 
-__all__ = ["AbstractModifier", "Requirement", "check_vector"]
+__all__ = ["UNIT_NORMAL", "AbstractModifier", "Requirement", "check_vector"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +34,19 @@ class Requirement:
     sigmas: tuple[float, ...] | None = None
     factors: tuple[float, ...] | None = None
     unused: frozenset[str] = frozenset({"auxdata", "sigmas", "factors"})
+
+
+#: one N(0, 1)-constrained scalar, init 0, bounds [-5, 5] (normsys, histosys)
+UNIT_NORMAL = Requirement(
+    "normal",
+    1,
+    True,
+    (0.0,),
+    ((-5.0, 5.0),),
+    (False,),
+    (0.0,),
+    unused=frozenset({"sigmas", "factors"}),
+)
 
 
 class AbstractModifier(abc.ABC):

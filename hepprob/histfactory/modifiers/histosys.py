@@ -8,6 +8,7 @@ import numpy as np
 
 from hepprob.errors import SpecError
 from hepprob.histfactory.modifiers._base import (
+    UNIT_NORMAL,
     AbstractModifier,
     Requirement,
     check_vector,
@@ -41,13 +42,4 @@ class HistoSys(AbstractModifier):
     @staticmethod
     def requirement(nominal: np.ndarray, data: Any) -> Requirement:
         """One N(0, 1)-constrained scalar, init 0, bounds [-5, 5]."""
-        return Requirement(
-            "normal",
-            1,
-            True,
-            (0.0,),
-            ((-5.0, 5.0),),
-            (False,),
-            (0.0,),
-            unused=frozenset({"sigmas", "factors"}),
-        )
+        return UNIT_NORMAL
