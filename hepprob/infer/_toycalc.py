@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hepprob._typing import Array, PRNGKey
 from hepprob.errors import ModelError, ParameterError
-from hepprob.infer import mle
-from hepprob.infer.hypotest import build_asymptotic
-from hepprob.infer.test_statistics import profile_fits, stat_from_fits
+from hepprob.infer import asymptotics, mle
+from hepprob.infer.test_statistics import profile_rows, stat_from_fits
 
 __all__ = ["sample_data", "toy_pvalues"]
-
-# Toys fitted per vectorised call; every batch is padded to this size so one
-# compiled program serves every ntoys.
-BATCH = 500
 
 # Normal-distribution percentiles of the -2..+2 sigma expected band (pyhf's order).
 _BAND_PERCENTILES = 100.0 * np.array(
@@ -128,21 +120,18 @@ def toy_pvalues(
     mu_arr = jnp.asarray(mu, dtype=jnp.float64)
     bkg_mu = 1.0 if test_stat == "q0" else 0.0
     # the free fit and the fits at mu and at the background POI are those of the
-    # asymptotic calculator: reuse its compiled program
-    stage, _, xs_mu, ok = eng.jitted("asymptotic", build_asymptotic)(
-        *setup, jnp.asarray(bkg_mu), mu_arr[None], mu_arr[None]
-    )
-    mle.warn_unconverged(ok, "hypotest (toys)")
+    # asymptotic calculator
+    stage = asymptotics.stage_fits(eng, setup, bkg_mu)
+    fs_mu, xs_mu, ok = asymptotics.fixed_fits(eng, setup, stage, mu_arr, [])
+    mle.warn_unconverged(jnp.concatenate([stage.converged, ok]), "hypotest (toys)")
     obs_stat = stat_from_fits(
-        name, eng.objective(xs_mu[0], setup.data), stage.twice_nll_data,
-        stage.free_data[poi], mu_arr,
-    )  # fmt: skip
+        name, fs_mu[0], stage.twice_nll_data, stage.free_data[poi], mu_arr
+    )
     key_sb, key_b = jax.random.split(jax.random.PRNGKey(seed))
-    batch = eng.jitted("toy_fits", _build_toy_fits)
     stats, conv = [], []
     for pars_h, key in ((xs_mu[0], key_sb), (stage.asimov_pars, key_b)):
         toys = sample_data(eng, pars_h, key, int(ntoys))
-        f_free, f_fix, muhat, c_h = _run_batches(batch, setup, mu_arr, toys)
+        f_free, f_fix, muhat, c_h = _toy_fits(eng, setup, mu_arr, toys)
         stats.append(np.asarray(stat_from_fits(name, f_fix, f_free, muhat, mu_arr)))
         conv.append(c_h)
     mle.warn_unconverged(np.concatenate(conv), "hypotest (toy fits)")
@@ -167,29 +156,18 @@ def _empirical(
     return clsb, clb, cls
 
 
-def _run_batches(
-    batch: Callable[..., Any], setup: mle.Setup, mu: Array, toys: Array
+def _toy_fits(
+    eng: mle.Engine, setup: mle.Setup, mu: Array, toys: Array
 ) -> tuple[np.ndarray, ...]:
-    """Fit ``toys`` in fixed-size vectorised batches (the last one padded)."""
+    """Per toy: ``(-2 ln L free, -2 ln L at mu, muhat, converged)``.
+
+    Two rows per toy (free, POI at ``mu``) in the engine's batched fit program.
+    """
     n = toys.shape[0]
-    size = BATCH  # one batch shape for every ntoys: compiled once per model
-    parts = []
-    for start in range(0, n, size):
-        chunk = toys[start : start + size]
-        pad = size - chunk.shape[0]
-        if pad:
-            chunk = jnp.concatenate([chunk, jnp.tile(chunk[-1:], (pad, 1))])
-        out = batch(chunk, setup.init, setup.lower, setup.upper, setup.fixed, mu)
-        parts.append([np.asarray(o)[: size - pad] for o in out])
-    return tuple(np.concatenate([p[j] for p in parts]) for j in range(4))
-
-
-def _build_toy_fits(eng: mle.Engine) -> Callable[..., Any]:
-    """Per toy: ``(-2 ln L free, -2 ln L at mu, muhat, converged)``, vmapped."""
-    poi = eng.poi_index()
-
-    def one(data, init, lower, upper, fixed, mu):  # type: ignore[no-untyped-def]
-        xs, fs, ok = profile_fits(eng, data, init, lower, upper, fixed, mu[None])
-        return fs[0], fs[1], xs[0, poi], jnp.all(ok)
-
-    return jax.vmap(one, in_axes=(0, None, None, None, None, None))
+    rows = profile_rows(setup, eng.poi_index(), mu[None])
+    tiled = mle.Setup(
+        jnp.repeat(toys, 2, axis=0), *(jnp.tile(a, (n, 1)) for a in rows[1:])
+    )
+    xs, fs, ok = (np.asarray(o) for o in eng.run_rows(tiled))
+    ok = ok.reshape(n, 2)
+    return fs[0::2], fs[1::2], xs[0::2, eng.poi_index()], ok[:, 0] & ok[:, 1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtr
 
@@ -16,9 +15,10 @@ __all__ = [
     "EXPECTED_NSIGMA",
     "AsimovStage",
     "asimov_mu",
-    "asymptotic_fits",
+    "fixed_fits",
     "log_cls",
     "sqrt_stats",
+    "stage_fits",
     "TEST_STATS",
     "asymptotic_pvalues",
     "check_asimov_poi",
@@ -165,77 +165,68 @@ def asimov_mu(test_stat: str) -> float:
     return 1.0 if test_stat == "q0" else 0.0
 
 
-def asymptotic_fits(
-    eng: Any,
-    data: Array,
-    init: Array,
-    lower: Array,
-    upper: Array,
-    fixed: Array,
-    mu_asimov: Array,
-    mus_data: Array,
-    mus_asimov: Array,
-) -> tuple[AsimovStage, Array, Array, Array]:
-    """Every fit of an asymptotic test, as two rounds of one vmapped batch (traceable).
+def stage_fits(eng: Any, setup: Any, mu_asimov: float) -> AsimovStage:
+    """The POI-independent fits of an asymptotic test, as one batched call.
 
-    Round 1 fits the data: free, POI at ``mu_asimov`` (its expected data are the
-    Asimov dataset) and POI at each of ``mus_data``. Round 2 fits the Asimov
-    dataset with the POI at each of ``mus_asimov``. Both rounds run the same
-    traced batch (rows padded to one size), so the minimiser is compiled once.
-
-    The best fit to an Asimov dataset is, by construction, the point that
-    generated it (every Poisson and Gaussian term is maximal where its mean
-    equals the datum), so it is taken exactly instead of being fitted.
-
-    Returns:
-        The :class:`AsimovStage`, :math:`-2\\ln L` of the fixed-POI fits (the
-        ``mus_data`` rows, then the ``mus_asimov`` rows), the parameters of the
-        fixed-POI fits to the data, and all convergence flags.
+    The free fit to the data and the fit with the POI at ``mu_asimov``, whose
+    expected data are the Asimov dataset. The best fit to an Asimov dataset is,
+    by construction, the point that generated it (every Poisson and Gaussian
+    term is maximal where its mean equals the datum), so it is taken exactly
+    instead of being fitted.
     """
+    from hepprob.infer.mle import Setup
     from hepprob.infer.test_statistics import fixed_rows
 
     poi = eng.poi_index()
-    n_d, n_a = mus_data.shape[0], mus_asimov.shape[0]
-    size = max(2 + n_d, n_a)
-    pad = jnp.concatenate
-    first = fixed_rows(init, lower, upper, fixed, poi, pad([mu_asimov[None], mus_data]))
-    first = tuple(
-        pad([free[None], rows, jnp.tile(free[None], (size - 1 - rows.shape[0], 1))])
-        for free, rows in zip((init, lower, upper, fixed), first, strict=True)
+    mu = jnp.asarray([mu_asimov], dtype=jnp.float64)
+    fixed_row = fixed_rows(*setup[1:], poi, mu)
+    rows = Setup(
+        jnp.tile(setup.data, (2, 1)),
+        *(
+            jnp.concatenate([a[None], b])
+            for a, b in zip(setup[1:], fixed_row, strict=True)
+        ),
     )
-    second = fixed_rows(init, lower, upper, fixed, poi, mus_asimov)
-    second = tuple(pad([r, jnp.tile(r[:1], (size - n_a, 1))]) for r in second)
-    fits = jax.vmap(eng.fit_core, in_axes=(None, 0, 0, 0, 0))
+    xs, fs, ok = eng.run_rows(rows)
+    asimov = eng.expected(xs[1])
+    f_asimov = eng.jitted("objective", _build_objective)(xs[1], asimov)
+    return AsimovStage(xs[0], fs[0], xs[1], asimov, xs[1], f_asimov, ok)
 
-    def round_(r: Array, carry: tuple[Array, ...]) -> tuple[Array, ...]:
-        xs1, fs1, ok1, fs2, ok2 = carry
-        asimov = eng.expected(xs1[1])
-        rows = tuple(
-            jnp.where(r == 0, a, b) for a, b in zip(first, second, strict=True)
-        )
-        xs, fs, ok = fits(jnp.where(r == 0, data, asimov), *rows)
-        is_first = r == 0
-        return (
-            jnp.where(is_first, xs, xs1),
-            jnp.where(is_first, fs, fs1),
-            jnp.where(is_first, ok, ok1),
-            jnp.where(is_first, fs2, fs),
-            jnp.where(is_first, ok2, ok),
-        )
 
-    zeros_x = jnp.tile(init[None], (size, 1))
-    zeros_f = jnp.zeros(size, dtype=jnp.float64)
-    flags = jnp.zeros(size, dtype=bool)
-    xs1, fs1, ok1, fs2, ok2 = jax.lax.fori_loop(
-        0, 2, round_, (zeros_x, zeros_f, flags, zeros_f, flags)
+def fixed_fits(
+    eng: Any, setup: Any, stage: AsimovStage, mus_data: ArrayLike, mus_asimov: ArrayLike
+) -> tuple[Array, Array, Array]:
+    """Fixed-POI fits to the data at ``mus_data`` and to the Asimov data at ``mus_asimov``.
+
+    All rows go in one batched call (each row with its own dataset). Data fits
+    start from the fit settings, as pyhf's; Asimov fits from the parameters
+    that generated the Asimov dataset, a point near their minimum.
+
+    Returns:
+        :math:`-2\\ln L`, parameters and convergence flags, data rows first.
+    """
+    from hepprob.infer.mle import Setup
+    from hepprob.infer.test_statistics import fixed_rows
+
+    poi = eng.poi_index()
+    mus_d = jnp.atleast_1d(jnp.asarray(mus_data, dtype=jnp.float64))
+    mus_a = jnp.atleast_1d(jnp.asarray(mus_asimov, dtype=jnp.float64))
+    n_d, n_a = mus_d.shape[0], mus_a.shape[0]
+    on_data = fixed_rows(*setup[1:], poi, mus_d)
+    on_asimov = fixed_rows(stage.asimov_pars, *setup[2:], poi, mus_a)
+    datas = jnp.concatenate(
+        [jnp.tile(setup.data, (n_d, 1)), jnp.tile(stage.asimov_data, (n_a, 1))]
     )
-    asimov = eng.expected(xs1[1])
-    stage = AsimovStage(
-        xs1[0], fs1[0], xs1[1], asimov, xs1[1], eng.objective(xs1[1], asimov), ok1[:2]
+    rows = Setup(
+        datas,
+        *(jnp.concatenate([a, b]) for a, b in zip(on_data, on_asimov, strict=True)),
     )
-    fixed_nll = pad([fs1[2 : 2 + n_d], fs2[:n_a]])
-    oks = pad([ok1[: 2 + n_d], ok2[:n_a]])
-    return stage, fixed_nll, xs1[2 : 2 + n_d], oks
+    xs, fs, ok = eng.run_rows(rows)
+    return fs, xs, ok
+
+
+def _build_objective(eng: Any) -> Any:
+    return eng.objective
 
 
 def sqrt_stats(
@@ -248,7 +239,7 @@ def sqrt_stats(
 ) -> tuple[Array, Array]:
     r""":math:`\sqrt{q}` at ``mus_data`` and :math:`\sqrt{q_A}` at ``mus_asimov``.
 
-    ``twice_nll_fixed`` holds the fixed-POI fits of :func:`asymptotic_fits` (data rows
+    ``twice_nll_fixed`` holds the fixed-POI fits of :func:`fixed_fits` (data rows
     first). Traceable, and cheap enough to run eagerly.
     """
     from hepprob.infer.test_statistics import stat_from_fits

@@ -54,11 +54,9 @@ def _best_fit(data: ArrayLike, model: Any) -> _BestFit:
     """Unconditional fit with its covariance (inverse Hessian of the NLL)."""
     eng = engine(model)
     setup = eng.setup(data, None, None, None)
-    x, _, converged = jax.jit(eng.fit_core)(
-        setup.data, setup.init, setup.lower, setup.upper, setup.fixed
-    )
+    x, _, converged = eng.fit_one(setup)
     warn_unconverged(converged, "diagnostics best fit")
-    hess = 0.5 * jax.hessian(eng.objective)(x, setup.data)
+    hess = 0.5 * eng.jitted("hessian", _build_hessian)(x, setup.data)
     free = ~np.asarray(setup.fixed)
     cov = np.zeros(hess.shape)
     cov[np.ix_(free, free)] = np.linalg.inv(np.asarray(hess)[np.ix_(free, free)])
@@ -305,3 +303,7 @@ def postfit_yields(
             )
         out[channel] = entry
     return out
+
+
+def _build_hessian(eng: Any) -> Any:
+    return jax.hessian(eng.objective)

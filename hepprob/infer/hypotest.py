@@ -46,7 +46,7 @@ def hypotest(
     * ``calctype="asymptotic"`` (or pyhf's ``"asymptotics"``): the asymptotic
       formulas of Cowan et al., arXiv:1007.1727, with the Asimov dataset built as
       pyhf does (nuisances profiled on the data at POI 0, or 1 for ``q0``). The
-      five fits run as two vmapped batches of one compiled program.
+      four fits run as two batched calls of one compiled program.
     * ``calctype="toybased"``: ``ntoys`` pseudo-experiments under each
       hypothesis, generated with ``jax.random`` from ``seed`` and fitted in one
       vmapped batch; p-values are the empirical tail fractions, as pyhf's
@@ -123,15 +123,15 @@ def asymptotic_hypotest(
 def asymptotic_sqrt_stats(
     eng: mle.Engine, setup: mle.Setup, test_stat: str, mu: float
 ) -> tuple[Array, Array]:
-    """:math:`\\sqrt{q}` and :math:`\\sqrt{q_A}` at ``mu``: four fits in two vmapped batches.
+    """:math:`\\sqrt{q}` and :math:`\\sqrt{q_A}` at ``mu``: four fits in two batched calls.
 
-    One compiled program per model serves every test statistic.
+    Both calls have two rows, so they share one compiled program (per model),
+    which every test statistic, scan and limit search reuses.
     """
+    stage = asymptotics.stage_fits(eng, setup, asymptotics.asimov_mu(test_stat))
     mu_arr = jnp.asarray([mu], dtype=jnp.float64)
-    stage, fs, _, ok = eng.jitted("asymptotic", build_asymptotic)(
-        *setup, jnp.asarray(asymptotics.asimov_mu(test_stat)), mu_arr, mu_arr
-    )
-    mle.warn_unconverged(ok, "hypotest")
+    fs, _, ok = asymptotics.fixed_fits(eng, setup, stage, mu_arr, mu_arr)
+    mle.warn_unconverged(jnp.concatenate([stage.converged, ok]), "hypotest")
     sqrtq, sqrtq_a = asymptotics.sqrt_stats(
         test_stat, stage, fs, mu_arr, mu_arr, eng.poi_index()
     )
@@ -247,17 +247,6 @@ def _check_calctype(calctype: str) -> str:
         msg = f"calctype must be one of {CALCTYPES}, got {calctype!r}"
         raise ParameterError(msg)
     return "toybased" if calctype == "toybased" else "asymptotic"
-
-
-def build_asymptotic(eng: mle.Engine) -> Callable[..., Any]:
-    """The compiled program of :func:`hepprob.infer.asymptotics.asymptotic_fits`."""
-
-    def program(data, init, lower, upper, fixed, mu_asimov, mus_data, mus_asimov):  # type: ignore[no-untyped-def]
-        return asymptotics.asymptotic_fits(
-            eng, data, init, lower, upper, fixed, mu_asimov, mus_data, mus_asimov
-        )
-
-    return program
 
 
 def _model_sqrt_stats(

@@ -220,18 +220,14 @@ def _as_results(cls_obs: np.ndarray, cls_exp: np.ndarray) -> list[Any]:
 def _points(
     eng: mle.Engine,
     setup: mle.Setup,
+    stage: asymptotics.AsimovStage,
     test_stat: str,
     mus_data: np.ndarray,
     mus_asimov: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`\\sqrt{q}` at ``mus_data``, :math:`\\sqrt{q_A}` at ``mus_asimov`` (one program)."""
-    from hepprob.infer.hypotest import build_asymptotic
-
+    """:math:`\\sqrt{q}` at ``mus_data``, :math:`\\sqrt{q_A}` at ``mus_asimov`` (one batch)."""
     mus_d, mus_a = jnp.asarray(mus_data), jnp.asarray(mus_asimov)
-    mu_asimov = jnp.asarray(asymptotics.asimov_mu(test_stat))
-    stage, fs, _, ok = eng.jitted("asymptotic", build_asymptotic)(
-        *setup, mu_asimov, mus_d, mus_a
-    )
+    fs, _, ok = asymptotics.fixed_fits(eng, setup, stage, mus_d, mus_a)
     mle.warn_unconverged(ok, "upper_limit")
     sq, sqa = asymptotics.sqrt_stats(
         test_stat, stage, fs, mus_d, mus_a, eng.poi_index()
@@ -239,11 +235,20 @@ def _points(
     return np.asarray(sq), np.asarray(sqa)
 
 
+def _stage(
+    eng: mle.Engine, setup: mle.Setup, test_stat: str
+) -> asymptotics.AsimovStage:
+    """The free and Asimov-defining fits, shared by every point of a limit search."""
+    stage = asymptotics.stage_fits(eng, setup, asymptotics.asimov_mu(test_stat))
+    mle.warn_unconverged(stage.converged, "upper_limit")
+    return stage
+
+
 def _scan_cls(
     eng: mle.Engine, setup: mle.Setup, test_stat: str, mus: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Observed ``(N,)`` and expected ``(N, 5)`` CLs over a scan (one vmapped call)."""
-    sq, sqa = _points(eng, setup, test_stat, mus, mus)
+    """Observed ``(N,)`` and expected ``(N, 5)`` CLs over a scan (one batch of fits)."""
+    sq, sqa = _points(eng, setup, _stage(eng, setup, test_stat), test_stat, mus, mus)
     cls_obs = np.asarray(asymptotics.asymptotic_pvalues(sq, sqa, test_stat)[2])
     cls_exp = np.asarray(asymptotics.expected_pvalues(sqa)[2])
     return cls_obs, cls_exp
@@ -258,10 +263,11 @@ def _root_limits(
     # expected curves cross where sqrt(q_A) = s_star (closed form in N and alpha)
     s_star = -n - norm.ppf(alpha * norm.cdf(-n))
     log_alpha = np.log(alpha)
+    stage = _stage(eng, setup, test_stat)
 
     def h(mus: np.ndarray) -> np.ndarray:
         """Positive where CLs > alpha, for curve k evaluated at mus[k]."""
-        sq, sqa = _points(eng, setup, test_stat, mus[:1], mus)
+        sq, sqa = _points(eng, setup, stage, test_stat, mus[:1], mus)
         lcls = float(asymptotics.log_cls(sq[0], sqa[0], test_stat))
         return np.concatenate([[lcls - log_alpha], s_star - sqa[1:]])
 

@@ -21,6 +21,9 @@ __all__ = ["fit", "fixed_poi_fit", "twice_nll"]
 FIT_TOL = 1e-10
 FIT_MAX_ITER = 500
 
+# Rows times parameters of one compiled batch of fits on CPU (see Engine.max_rows).
+_ROW_BUDGET = 1024
+
 
 def twice_nll(pars: ArrayLike, data: ArrayLike, model: Any) -> Array:
     r"""Twice the negative log-likelihood, :math:`-2\ln L(\text{pars}\,|\,\text{data})`.
@@ -70,9 +73,7 @@ def fit(
     """
     eng = engine(model)
     setup = eng.setup(data, init_pars, par_bounds, fixed_params)
-    x, fval, ok = eng.jitted("fit", _build_fit)(
-        setup.data, setup.init, setup.lower, setup.upper, setup.fixed
-    )
+    x, fval, ok = eng.fit_one(setup)
     warn_unconverged(ok, "mle.fit")
     return _returns(eng, setup, x, fval, return_uncertainties, return_fitted_val)
 
@@ -100,7 +101,7 @@ def fixed_poi_fit(
     poi = eng.poi_index()
     setup = eng.setup(data, init_pars, par_bounds, fixed_params, poi_value=poi_val)
     setup = setup._replace(fixed=setup.fixed.at[poi].set(True))
-    x, fval, ok = eng.jitted("fit", _build_fit)(*setup)
+    x, fval, ok = eng.fit_one(setup)
     warn_unconverged(ok, "mle.fixed_poi_fit")
     return _returns(eng, setup, x, fval, return_uncertainties, return_fitted_val)
 
@@ -139,31 +140,49 @@ class Engine:
     def fit_core(
         self, data: Array, init: Array, lower: Array, upper: Array, fixed: Array
     ) -> tuple[Array, Array, Array]:
-        """One bounded fit, traceable: ``(x, twice_nll, converged)``.
+        """One bounded fit, traceable: ``(x, twice_nll, converged)``."""
+        rows = (data[None], init[None], lower[None], upper[None], fixed[None])
+        x, f, ok = self.fit_rows(*rows)
+        return x[0], f[0], ok[0]
+
+    def fit_rows(
+        self, data: Array, init: Array, lower: Array, upper: Array, fixed: Array
+    ) -> tuple[Array, Array, Array]:
+        """A batch of bounded fits (leading axis: rows), traceable: ``(x, twice_nll, ok)``.
 
         Newton's method can stop on a saddle point (gradient zero, one direction
-        of negative curvature: HistFactory shape interpolations make them). The
-        fit checks the curvature at the end; on a saddle it steps down along the
-        most negative eigenvector and minimises again, and keeps the deeper
-        point. A saddle it cannot leave is reported as not converged.
+        of negative curvature: HistFactory shape interpolations make them). Each
+        fit checks the curvature at its end with a Cholesky factorisation of the
+        Hessian the minimiser already evaluated; only when some row is not
+        positive definite does the batch find the most negative eigenvector
+        (``eigh``), step down along it and minimise again, keeping the deeper
+        point. A saddle it cannot leave is reported as not converged. Without
+        saddles the batch is one minimisation and no eigendecomposition.
         """
+        minimize_rows = jax.vmap(self._minimize)
 
-        def round_(_: int, carry: tuple[Array, ...]) -> tuple[Array, ...]:
-            x_best, f_best, ok_best, start, active = carry
-            # an inactive round (no saddle to leave) stops after one iteration
+        def cond(carry: tuple[Array, ...]) -> Array:
+            r, *_, active = carry
+            return (r < 2) & jnp.any(active)
+
+        def round_(carry: tuple[Array, ...]) -> tuple[Array, ...]:
+            r, x_best, f_best, ok_best, start, active = carry
+            # inactive rows (no saddle to leave) stop after one iteration
             max_iter = jnp.where(active, FIT_MAX_ITER, 0)
-            x, f, ok = self._minimize(data, start, lower, upper, fixed, max_iter)
-            saddle, escape = self._saddle_escape(x, f, data, lower, upper, fixed)
+            x, f, ok, hess = minimize_rows(data, start, lower, upper, fixed, max_iter)
+            saddle, escape = self._saddle_escape(x, f, hess, data, lower, upper, fixed)
             take = active & (f < f_best)  # the first round always (f_best = inf)
-            x_best = jnp.where(take, x, x_best)
+            x_best = jnp.where(take[:, None], x, x_best)
             ok_best = jnp.where(take, ok & ~saddle, ok_best)
             f_best = jnp.where(take, f, f_best)
-            return x_best, f_best, ok_best, jnp.where(saddle, escape, x), take & saddle
+            start = jnp.where(saddle[:, None], escape, x)
+            return r + 1, x_best, f_best, ok_best, start, take & saddle
 
-        # two rounds of one traced body: the minimiser is compiled once
-        inf = jnp.asarray(jnp.inf, dtype=jnp.float64)
-        carry = (init, inf, jnp.asarray(False), init, jnp.asarray(True))
-        x, f, ok, _, _ = jax.lax.fori_loop(0, 2, round_, carry)
+        n = init.shape[0]
+        inf = jnp.full(n, jnp.inf, dtype=jnp.float64)
+        no = jnp.zeros(n, dtype=bool)
+        carry = (jnp.asarray(0), init, inf, no, init, ~no)
+        _, x, f, ok, _, _ = jax.lax.while_loop(cond, round_, carry)
         return x, f, ok
 
     def _minimize(
@@ -174,10 +193,11 @@ class Engine:
         upper: Array,
         fixed: Array,
         max_iter: Any = FIT_MAX_ITER,
-    ) -> tuple[Array, Array, Array]:
-        from hepprob.infer.minimize import minimize
+    ) -> tuple[Array, Array, Array, Array]:
+        """One fit: ``(x, twice_nll, converged, Hessian at x)``."""
+        from hepprob.infer.minimize import minimize_with_hessian
 
-        res = minimize(
+        res, hess = minimize_with_hessian(
             self.objective,
             init,
             lower,
@@ -187,18 +207,51 @@ class Engine:
             tol=FIT_TOL,
             max_iter=max_iter,
         )
-        x = jnp.where(fixed, init, res.x)
-        return x, self.objective(x, data), jnp.asarray(res.converged, dtype=bool)
+        return res.x, res.fun, jnp.asarray(res.converged, dtype=bool), hess
 
     def _saddle_escape(
-        self, x: Array, f: Array, data: Array, lower: Array, upper: Array, fixed: Array
+        self,
+        x: Array,
+        f: Array,
+        hess: Array,
+        data: Array,
+        lower: Array,
+        upper: Array,
+        fixed: Array,
     ) -> tuple[Array, Array]:
-        """Whether ``x`` is a saddle, and a lower start point along its descent."""
-        hess = jax.hessian(self.objective)(x, data)
+        """Per row: whether ``x`` is a saddle, and a lower start along its descent."""
         inside = ~fixed & (x > lower) & (x < upper)
-        both = inside[:, None] & inside[None, :]
-        scale = jnp.maximum(jnp.max(jnp.abs(jnp.diag(hess))), 1.0)
-        reduced = jnp.where(both, hess, scale * jnp.eye(x.shape[0], dtype=x.dtype))
+        both = inside[:, :, None] & inside[:, None, :]
+        scale = jnp.maximum(jnp.max(jnp.abs(jnp.diagonal(hess, 0, 1, 2)), axis=1), 1.0)
+        eye = jnp.eye(x.shape[1], dtype=x.dtype)
+        reduced = jnp.where(both, hess, scale[:, None, None] * eye)
+        # a saddle has an eigenvalue below -1e-8 scale; half that shift keeps
+        # the Cholesky gate from missing one to rounding
+        chol = jnp.linalg.cholesky(reduced + 0.5e-8 * scale[:, None, None] * eye)
+        maybe = ~jnp.all(jnp.isfinite(chol), axis=(1, 2))
+
+        def escape(_: None) -> tuple[Array, Array]:
+            return jax.vmap(self._descent)(
+                x, f, reduced, scale, inside, data, lower, upper
+            )
+
+        def stay(_: None) -> tuple[Array, Array]:
+            return jnp.zeros_like(maybe), x
+
+        return jax.lax.cond(jnp.any(maybe), escape, stay, None)
+
+    def _descent(
+        self,
+        x: Array,
+        f: Array,
+        reduced: Array,
+        scale: Array,
+        inside: Array,
+        data: Array,
+        lower: Array,
+        upper: Array,
+    ) -> tuple[Array, Array]:
+        """Saddle flag and the better of two steps along the most negative curvature."""
         eigval, eigvec = jnp.linalg.eigh(reduced)
         lam, direction = eigval[0], jnp.where(inside, eigvec[:, 0], 0.0)
         saddle = lam < -1e-8 * scale
@@ -231,6 +284,43 @@ class Engine:
         if key not in self._programs:
             self._programs[key] = jax.jit(builder(self))
         return self._programs[key]
+
+    def run_rows(self, rows: Setup) -> tuple[Array, Array, Array]:
+        """Fit a batch of rows (a :class:`Setup` with a leading axis) by compiled calls.
+
+        Rows are fitted in chunks of :meth:`max_rows`, the last one padded to a
+        power of two, so a handful of compiled batch sizes serve every call
+        (a hypotest, a 20-point scan and a limit search share them).
+        """
+        n = int(rows.init.shape[0])
+        program = self.jitted("rows", _build_rows)
+        cap = self.max_rows()
+        if n <= cap and n & (n - 1) == 0:  # one call, no padding
+            return program(*rows)
+        parts = []
+        for start in range(0, n, cap):
+            size = min(cap, n - start)
+            bucket = 1 << (size - 1).bit_length()
+            idx = np.minimum(np.arange(bucket), size - 1) + start  # pad: repeat last
+            out = program(*(a[idx] for a in rows))
+            parts.append([o[:size] for o in out])
+        return tuple(jnp.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+
+    def fit_one(self, setup: Setup) -> tuple[Array, Array, Array]:
+        """One fit of ``setup`` (the batch program with a single row)."""
+        x, f, ok = self.run_rows(Setup(*(a[None] for a in setup)))
+        return x[0], f[0], ok[0]
+
+    def max_rows(self) -> int:
+        """Rows per compiled call: a power of two, fewer for larger models.
+
+        On CPU a batch costs about the sum of its rows and every row runs as
+        long as the slowest one, so big models get small chunks; accelerators
+        run rows in parallel and get large ones.
+        """
+        budget = _ROW_BUDGET if jax.default_backend() == "cpu" else 64 * _ROW_BUDGET
+        npars = max(int(self.model.config.npars), 1)
+        return 1 << max(int(np.log2(max(budget // npars, 1))), 0)
 
     # -- checked inputs ---------------------------------------------------------
     def poi_index(self) -> int:
@@ -376,8 +466,8 @@ def warn_unconverged(converged: ArrayLike, what: str) -> None:
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
 
 
-def _build_fit(eng: Engine) -> Callable[..., Any]:
-    return eng.fit_core
+def _build_rows(eng: Engine) -> Callable[..., Any]:
+    return eng.fit_rows
 
 
 def _build_errors(eng: Engine) -> Callable[..., Any]:

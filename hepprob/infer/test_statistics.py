@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -185,27 +184,13 @@ def fixed_rows(
     return inits, lowers, uppers, fixeds
 
 
-def profile_fits(
-    eng: mle.Engine,
-    data: Array,
-    init: Array,
-    lower: Array,
-    upper: Array,
-    fixed: Array,
-    mus: Array,
-) -> tuple[Array, Array, Array]:
-    """Free fit (row 0) and fixed-POI fits at ``mus`` (rows 1..) as one vmapped batch.
-
-    Returns ``(x, twice_nll, converged)`` with leading dimension ``1 + len(mus)``.
-    """
-    poi = eng.poi_index()
-    inits, lowers, uppers, fixeds = fixed_rows(init, lower, upper, fixed, poi, mus)
-    inits = jnp.concatenate([init[None], inits])
-    lowers = jnp.concatenate([lower[None], lowers])
-    uppers = jnp.concatenate([upper[None], uppers])
-    fixeds = jnp.concatenate([fixed[None], fixeds])
-    return jax.vmap(eng.fit_core, in_axes=(None, 0, 0, 0, 0))(
-        data, inits, lowers, uppers, fixeds
+def profile_rows(setup: mle.Setup, poi: int, mus: Array) -> mle.Setup:
+    """Rows of a free fit (row 0) and of fixed-POI fits at ``mus`` (rows 1..)."""
+    fixed = fixed_rows(*setup[1:], poi, mus)
+    data = jnp.broadcast_to(setup.data, (1 + fixed[0].shape[0], setup.data.shape[-1]))
+    return mle.Setup(
+        data,
+        *(jnp.concatenate([a[None], b]) for a, b in zip(setup[1:], fixed, strict=True)),
     )
 
 
@@ -253,15 +238,6 @@ def check_poi_free(eng: mle.Engine, fixed: ArrayLike) -> None:
         raise ParameterError(msg)
 
 
-def _build_profile(eng: mle.Engine) -> Callable[..., Any]:
-    """Free and fixed-POI fits at one ``mu`` (shared by every test statistic)."""
-
-    def program(data, init, lower, upper, fixed, mu):  # type: ignore[no-untyped-def]
-        return profile_fits(eng, data, init, lower, upper, fixed, mu[None])
-
-    return program
-
-
 def _run(
     name: str,
     mu: float,
@@ -278,7 +254,7 @@ def _run(
     mu_val = mle._as_scalar(mu, "mu")
     check_poi_bound(name, eng, setup.lower, stacklevel=4)
     mu_arr = jnp.asarray(mu_val, dtype=jnp.float64)
-    xs, fs, ok = eng.jitted("profile", _build_profile)(*setup, mu_arr)
+    xs, fs, ok = eng.run_rows(profile_rows(setup, eng.poi_index(), mu_arr[None]))
     mle.warn_unconverged(ok, name)
     stat = stat_from_fits(name, fs[1], fs[0], xs[0, eng.poi_index()], mu_arr)
     fixed_fit, free_fit = xs[1], xs[0]
