@@ -469,31 +469,37 @@ def _start(
     prepared: _Prepared,
     init: Mapping[str, ArrayLike] | None,
     fixed: Mapping[str, ArrayLike] | Sequence[str] | None,
+    who: str = "fit",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Start vector and fixed mask from ``init`` and ``fixed`` (checked by name)."""
+    """Start vector and fixed mask from ``init`` and ``fixed`` (checked by name).
+
+    ``who`` names the caller in error messages.
+    """
     start = prepared.init.copy()
     mask = np.zeros(start.size, bool)
     if init is not None and not isinstance(init, Mapping):
-        msg = f"fit: init must be a mapping {{name: value}}, got {type(init).__name__}"
+        msg = (
+            f"{who}: init must be a mapping {{name: value}}, got {type(init).__name__}"
+        )
         raise ParameterError(msg)
     if fixed is None:
         fixed_values: dict[str, Any] = {}
     elif isinstance(fixed, Mapping):
         fixed_values = dict(fixed)
     elif isinstance(fixed, str) or not isinstance(fixed, Sequence):
-        msg = f"fit: fixed must be a mapping {{name: value}} or a list of names, got {fixed!r}"
+        msg = f"{who}: fixed must be a mapping {{name: value}} or a list of names, got {fixed!r}"
         raise ParameterError(msg)
     else:
         fixed_values = dict.fromkeys(fixed)
     for what, values in (("init", dict(init or {})), ("fixed", fixed_values)):
         for name, value in values.items():
-            idx = _indices(prepared, name, what)
+            idx = _indices(prepared, name, what, who)
             if value is not None:
                 arr = np.asarray(value, dtype=np.float64)
                 try:
                     start[idx] = np.broadcast_to(arr, (len(idx),)).reshape(-1)
                 except ValueError:
-                    msg = f"fit: {what}[{name!r}] must have {len(idx)} value(s), got shape {arr.shape}"
+                    msg = f"{who}: {what}[{name!r}] must have {len(idx)} value(s), got shape {arr.shape}"
                     raise ParameterError(msg) from None
             if what == "fixed":
                 mask[idx] = True
@@ -503,18 +509,18 @@ def _start(
             f"{prepared.par_names[i]}={start[i]} not in [{prepared.lower[i]}, {prepared.upper[i]}]"
             for i in np.flatnonzero(bad)
         )
-        msg = f"fit: start values outside the parameter bounds: {details}"
+        msg = f"{who}: start values outside the parameter bounds: {details}"
         raise ParameterError(msg)
     return start, mask
 
 
-def _indices(prepared: _Prepared, name: str, what: str) -> list[int]:
+def _indices(prepared: _Prepared, name: str, what: str, who: str = "fit") -> list[int]:
     for g in prepared.groups:
         if g.name == name:
             return list(range(g.start, g.start + g.size))
     if name in prepared.par_names:
         return [prepared.par_names.index(name)]
-    msg = f"fit: unknown parameter {name!r} in {what}; known: {prepared.par_names}"
+    msg = f"{who}: unknown parameter {name!r} in {what}; known: {prepared.par_names}"
     raise ParameterError(msg)
 
 

@@ -262,17 +262,22 @@ def _model_sqrt_stats(
     asimov_kwargs: Mapping[str, Any] | None,
     asimov_poi: float | None,
 ) -> tuple[Array, Array]:
-    """Observed and Asimov :math:`\\sqrt{q}` of a generic model (see hypotest_model)."""
-    from hepprob.model import ModelStructure
+    """Observed and Asimov :math:`\\sqrt{q}` of a generic model (see hypotest_model).
 
-    structure = ModelStructure.from_model(model, *args, **kwargs)
+    The compiled program is cached with the model's fit entry (model and argument
+    layout, as :func:`hepprob.fit`): new data of the same shapes reuse it.
+    """
+    from hepprob.infer.fit import _prepare_model, _start
+
+    prepared = _prepare_model(model, args, kwargs)
+    structure = prepared.structure
     k = structure.index(poi)
-    start, mask = _start_and_mask(structure, init, fixed)
+    names = [fixed] if isinstance(fixed, str) else fixed
+    start, mask = _start(prepared, init, names, who="hypotest_model")
     if mask[k]:
         msg = f"fixed: the POI {poi!r} is fixed, which makes a profile-likelihood test impossible"
         raise ParameterError(msg)
-    lower = np.asarray(structure.lower, dtype=np.float64)
-    upper = np.asarray(structure.upper, dtype=np.float64)
+    lower, upper = prepared.lower, prepared.upper
     mus = _poi_values(poi_value)
     if np.any(mus < lower[k]) or np.any(mus > upper[k]):
         msg = (
@@ -285,16 +290,14 @@ def _model_sqrt_stats(
     _warn_model_bound(test_stat, poi, lower[k])
     name = {"q": "qmu", "qtilde": "qmu_tilde", "q0": "q0"}[test_stat]
     rows = _model_rows(start, mask, lower, upper, k, mus)
-    q, muhat, var, ok = jax.jit(
-        _model_program(model, structure, args, kwargs, name, k)
-    )(*rows)
+    program = _model_program(prepared.entry, name, k)
+    q, muhat, var, ok = program(*rows, prepared.data)
     mle.warn_unconverged(ok, "hypotest_model")
     if asimov_args is not None or asimov_kwargs is not None:
         a_args = tuple(args if asimov_args is None else asimov_args)
         a_kwargs = dict(kwargs if asimov_kwargs is None else asimov_kwargs)
-        q_a, _, _, ok_a = jax.jit(
-            _model_program(model, structure, a_args, a_kwargs, name, k)
-        )(*rows)
+        asimov = _prepare_model(model, a_args, a_kwargs)
+        q_a, _, _, ok_a = _model_program(asimov.entry, name, k)(*rows, asimov.data)
         mle.warn_unconverged(ok_a, "hypotest_model (Asimov)")
         sqrtq_a = asymptotics._clip_sqrt(q_a)
     else:
@@ -330,37 +333,6 @@ def _poi_values(poi_value: Any) -> np.ndarray:
     return mus
 
 
-def _start_and_mask(
-    structure: Any,
-    init: Mapping[str, ArrayLike] | None,
-    fixed: Mapping[str, ArrayLike] | Sequence[str] | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    values = dict(init or {})
-    names = [] if fixed is None else [fixed] if isinstance(fixed, str) else list(fixed)
-    if isinstance(fixed, Mapping):
-        values.update(fixed)
-    start = np.asarray(structure.flatten(values))
-    mask = np.zeros(structure.size, dtype=bool)
-    for name in names:
-        if name not in structure.names:
-            msg = f"fixed: unknown parameter {name!r}; model has {structure.names}"
-            raise ParameterError(msg)
-        offset = structure.par_names.index(
-            name if name in structure.par_names else f"{name}[0]"
-        )
-        size = next(p.size for p in structure.params if p.name == name)
-        mask[offset : offset + size] = True
-    outside = (start < structure.lower) | (start > structure.upper)
-    if np.any(outside):
-        i = int(np.flatnonzero(outside)[0])
-        msg = (
-            f"init: start value of {structure.par_names[i]!r} is {start[i]}, outside "
-            f"its bounds [{structure.lower[i]}, {structure.upper[i]}]"
-        )
-        raise ParameterError(msg)
-    return start, mask
-
-
 def _model_rows(
     start: np.ndarray,
     mask: np.ndarray,
@@ -379,47 +351,41 @@ def _model_rows(
     return tuple(jnp.asarray(a) for a in (inits, masks, lowers, uppers))  # type: ignore[return-value]
 
 
-def _model_program(
-    model: Callable[..., Any],
-    structure: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    name: str,
-    k: int,
-) -> Callable[..., Any]:
-    """``rows -> (q at each fixed row, muhat, Var(muhat), converged)``, one vmap."""
-    from hepprob.infer.minimize import minimize
+def _model_program(entry: Any, name: str, k: int) -> Callable[..., Any]:
+    """``(rows, data) -> (q at each fixed row, muhat, Var(muhat), converged)``, jitted.
+
+    One vmapped program per fit entry, test statistic and POI, compiled once per
+    shape of the rows and the data.
+    """
+    key = ("hypotest_model", name, k)
+    if key in entry.cache:
+        return entry.cache[key]
+    from hepprob.infer.minimize import minimize_with_hessian
     from hepprob.infer.test_statistics import stat_from_fits
-    from hepprob.model import log_likelihood
 
-    loglike = log_likelihood(model, structure, args, kwargs)
+    def objective(vec: Array, data: Any) -> Array:
+        return 2.0 * entry.objective(vec, data)
 
-    def objective(vec: Array) -> Array:
-        return -2.0 * loglike(vec)
-
-    def one(x0: Array, mask: Array, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
-        res = minimize(
-            objective,
-            x0,
-            lo,
-            hi,
-            fixed=mask,
-            tol=mle.FIT_TOL,
-            max_iter=mle.FIT_MAX_ITER,
-        )
+    def one(x0, mask, lo, hi, data):  # type: ignore[no-untyped-def]
+        res, hess = minimize_with_hessian(
+            objective, x0, lo, hi, fixed=mask, args=(data,),
+            tol=mle.FIT_TOL, max_iter=mle.FIT_MAX_ITER,
+        )  # fmt: skip
         x = jnp.where(mask, x0, res.x)
-        return x, objective(x), jnp.asarray(res.converged, dtype=bool)
+        return x, objective(x, data), jnp.asarray(res.converged, dtype=bool), hess
 
-    def program(inits, masks, lowers, uppers):  # type: ignore[no-untyped-def]
-        xs, fs, ok = jax.vmap(one)(inits, masks, lowers, uppers)
+    def program(inits, masks, lowers, uppers, data):  # type: ignore[no-untyped-def]
+        batch = jax.vmap(one, in_axes=(0, 0, 0, 0, None))
+        xs, fs, ok, hess = batch(inits, masks, lowers, uppers, data)
         q = stat_from_fits(name, fs[1:], fs[0], xs[0, k], inits[1:, k])
         free = ~masks[0]
-        hess = 0.5 * jax.hessian(objective)(xs[0])
-        eye = jnp.eye(hess.shape[0], dtype=hess.dtype)
-        cov = jnp.linalg.inv(jnp.where(free[:, None] & free[None, :], hess, eye))
+        eye = jnp.eye(hess.shape[-1], dtype=hess.dtype)
+        h_nll = 0.5 * hess[0]  # the Hessian of the NLL at the free fit
+        cov = jnp.linalg.inv(jnp.where(free[:, None] & free[None, :], h_nll, eye))
         return q, xs[0, k], cov[k, k], ok
 
-    return program
+    entry.cache[key] = jax.jit(program)
+    return entry.cache[key]
 
 
 def _warn_model_bound(test_stat: str, poi: str, low: float) -> None:

@@ -376,3 +376,49 @@ def test_hypotest_model_bad_input():
         HepprobWarning, match="qmu_tilde needs the lower bound of 'mu' at 0"
     ):
         hepprob.infer.hypotest_model(gaussian_model_unbounded, 12.0, poi_value=1.0)
+
+
+# --- compiled programs are reused, never stale ------------------------------------------
+
+
+def test_new_data_and_poi_reuse_the_program_and_match_pyhf(validation_dir):
+    """Second and third calls on one model: new data, new POI, a scan; each vs pyhf."""
+    model, data, pmodel = built("2bin_statex", validation_dir)
+    eng = hepprob.infer.mle.engine(model)
+    kw = {"return_tail_probs": True, "return_expected_set": True}
+    shifted = data.copy()
+    shifted[:2] += [7.0, -4.0]
+    sizes = []
+    for mu, obs in ((0.8, data), (0.8, shifted), (1.7, shifted), (0.3, data)):
+        got = hepprob.infer.hypotest(mu, obs, model, **kw)
+        ref = _pyhf(mu, obs, pmodel, **kw)
+        for g, r in zip(got, ref, strict=True):
+            _close(g, r, 1e-4)
+        sizes.append(eng.jitted("rows", None)._cache_size())
+    # after the first hypotest, new data and POI values compile nothing new
+    assert sizes[1:] == sizes[:1] * 3
+    scan = np.linspace(0.0, 5.0, 11)
+    lim = hepprob.infer.upper_limit(shifted, model, scan=scan)
+    pyhf.set_backend("numpy")
+    ref = pyhf.infer.intervals.upper_limits.upper_limit(shifted, pmodel, scan=scan)
+    np.testing.assert_allclose(float(lim[0]), float(ref[0]), rtol=1e-2)
+    np.testing.assert_allclose(np.asarray(lim[1]), np.asarray(ref[1]), rtol=1e-2)
+
+
+def test_hypotest_model_reuses_its_program_on_new_data():
+    """A second dataset of the same shape gives its own closed-form answer, no recompile."""
+    from hepprob.infer.fit import _prepare_model
+
+    mu = np.array([1.0, 2.5])
+    sizes = []
+    for x in (13.0, 9.5):
+        muhat, sig_mu = (x - B) / S, SIGMA / S
+        cls, tails = hepprob.infer.hypotest_model(
+            gaussian_model, x, poi_value=mu, return_tail_probs=True
+        )
+        ref_sb, ref_b = norm.cdf((muhat - mu) / sig_mu), norm.cdf(muhat / sig_mu)
+        np.testing.assert_allclose(tails[0], ref_sb, rtol=1e-6)
+        np.testing.assert_allclose(cls, ref_sb / ref_b, rtol=1e-6)
+        entry = _prepare_model(gaussian_model, (x,), {}).entry
+        sizes.append(entry.cache[("hypotest_model", "qmu_tilde", 0)]._cache_size())
+    assert sizes[1] == sizes[0]  # the second dataset compiled nothing new
