@@ -23,7 +23,10 @@ any other prior (``priors={...}``) makes them differ. The user picks.
 
 from __future__ import annotations
 
+import functools
+import sys
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +41,7 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS, init_to_sample, init_to_value
 from numpyro.primitives import Messenger
 
+from hepprob._sampler import cached, run_nuts, split_arguments
 from hepprob.errors import ConvergenceWarning, ModelError, ParameterError
 from hepprob.model import PARAM_KEY
 
@@ -57,6 +61,8 @@ __all__ = [
 ]
 
 _CHAIN_METHODS = ("parallel", "sequential", "vectorized")
+# model keyword carrying ``priors={...}`` into a prior-swapping model (see mcmc)
+_PRIORS_KWARG = "_hepprob_priors"
 _EXTRA_FIELDS = (
     "diverging",
     "num_steps",
@@ -90,7 +96,7 @@ def mcmc(
     seed: int | jax.Array = 0,
     init: str | Mapping[str, Any] = "prior",
     priors: Mapping[str, npd.Distribution] | None = None,
-    progress_bar: bool = True,
+    progress_bar: bool | None = None,
     chain_method: str | None = None,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
@@ -122,7 +128,10 @@ def mcmc(
             parameters start from the prior).
         priors: ``{name: numpyro distribution}`` replacing the priors of those
             parameters for this run (see :func:`with_priors`).
-        progress_bar: show NumPyro's progress bar.
+        progress_bar: show NumPyro's progress bar (``None``: when stderr is a
+            terminal). Without it the compiled sampler is kept: a later call
+            with the same model function (or ``Model``), the same shapes and
+            settings, and new data, priors or seed does not compile again.
         chain_method: ``"parallel"``, ``"vectorized"`` or ``"sequential"``
             (``None``: chosen as above).
         target_accept_prob: NUTS target acceptance probability, in (0, 1).
@@ -173,7 +182,15 @@ def mcmc(
         (model_args, model_kwargs),
     )
 
-    sampled = with_priors(model, priors) if priors else model
+    if priors:  # the priors travel as an argument: a cached sampler takes new ones
+        with_priors(model, priors)  # checks the mapping
+        try:
+            sampled = _prior_swapping(model)
+        except TypeError:  # an unhashable callable
+            sampled = _prior_swapping.__wrapped__(model)
+        model_kwargs = {**model_kwargs, _PRIORS_KWARG: dict(priors)}
+    else:
+        sampled = model
     sites = _inspect(sampled, model_args, model_kwargs, "mcmc")
     latent = {n: s for n, s in sites.items() if _is_latent(s)}
     if not latent:
@@ -181,25 +198,44 @@ def mcmc(
         raise ModelError(msg)
     if priors:
         _check_names("priors", priors, latent)
-    strategy = _init_strategy(init, model, sampled, latent, model_args, model_kwargs)
+    user_kwargs = {k: v for k, v in model_kwargs.items() if k != _PRIORS_KWARG}
+    strategy = _init_strategy(init, model, sampled, latent, model_args, user_kwargs)
 
-    kernel = NUTS(
-        sampled,
-        target_accept_prob=float(target_accept_prob),
-        max_tree_depth=int(max_tree_depth),
-        dense_mass=bool(dense_mass),
-        init_strategy=strategy,
-    )
-    sampler = MCMC(
-        kernel,
-        num_warmup=int(num_warmup),
-        num_samples=int(num_samples),
-        num_chains=int(num_chains),
-        chain_method=chain_method,
-        progress_bar=bool(progress_bar),
-    )
+    nuts = {
+        "target_accept_prob": float(target_accept_prob),
+        "max_tree_depth": int(max_tree_depth),
+        "dense_mass": bool(dense_mass),
+    }
+    if progress_bar is None:
+        progress_bar = sys.stderr.isatty()
     try:
-        sampler.run(key, *model_args, extra_fields=_EXTRA_FIELDS, **model_kwargs)
+        if progress_bar or (num_chains > 1 and chain_method != "vectorized"):
+            samples, stats = _run_mcmc(
+                sampled,
+                model_args,
+                model_kwargs,
+                key,
+                strategy,
+                nuts,
+                num_warmup=int(num_warmup),
+                num_samples=int(num_samples),
+                num_chains=int(num_chains),
+                chain_method=chain_method,
+                progress_bar=bool(progress_bar),
+            )
+        else:  # no progress bar: the compiled loop is reused by later calls
+            samples, stats = run_nuts(
+                sampled,
+                model_args,
+                model_kwargs,
+                key,
+                init_strategy=strategy,
+                num_warmup=int(num_warmup),
+                num_samples=int(num_samples),
+                num_chains=int(num_chains),
+                extra_fields=_EXTRA_FIELDS,
+                **nuts,
+            )
     except RuntimeError as err:
         if "valid initial parameters" not in str(err):
             raise
@@ -210,13 +246,28 @@ def mcmc(
         )
         raise ModelError(msg) from None
 
-    samples = jax.device_get(sampler.get_samples(group_by_chain=True))
-    stats = jax.device_get(sampler.get_extra_fields(group_by_chain=True))
     idata = _to_inference_data(
         sampled, samples, stats, sites, model_args, model_kwargs, log_likelihood
     )
     _warn_on_problems(idata, num_chains)
     return idata
+
+
+def _run_mcmc(
+    model: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    key: jax.Array,
+    strategy: Callable[..., Any],
+    nuts: Mapping[str, Any],
+    **settings: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """NumPyro's ``MCMC.run``: its progress bar, sequential and parallel chains."""
+    kernel = NUTS(model, init_strategy=strategy, **nuts)
+    sampler = MCMC(kernel, **settings)
+    sampler.run(key, *args, extra_fields=_EXTRA_FIELDS, **kwargs)
+    samples = jax.device_get(sampler.get_samples(group_by_chain=True))
+    return samples, jax.device_get(sampler.get_extra_fields(group_by_chain=True))
 
 
 def with_priors(
@@ -344,6 +395,21 @@ def upper_limit(idata: az.InferenceData, name: str = "mu", cl: float = 0.95) -> 
 # private helpers
 
 
+@functools.lru_cache(maxsize=32)
+def _prior_swapping(model: Callable[..., Any]) -> Callable[..., Any]:
+    """``model`` taking its prior swaps as the keyword ``_PRIORS_KWARG`` (one per model).
+
+    The distributions are then data of the model, not constants of its closure:
+    a compiled sampler of the model serves any priors of the same structure.
+    """
+
+    def swapped(*args: Any, **kwargs: Any) -> Any:
+        with _SwapPriors(kwargs.pop(_PRIORS_KWARG)):
+            return model(*args, **kwargs)
+
+    return swapped
+
+
 class _SwapPriors(Messenger):
     """NumPyro handler replacing the distribution of named latent sample sites."""
 
@@ -368,10 +434,20 @@ def _histfactory(model: Any) -> Any:
     return model if isinstance(model, Model) else None
 
 
+_HF_FUNCTIONS: weakref.WeakKeyDictionary[Any, Callable[..., Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _model_function(model: Any) -> Callable[..., Any]:
     """A NumPyro model function: HistFactory models give ``numpyro_model()``."""
     if _histfactory(model) is not None:
-        return model.numpyro_model()
+        try:  # one function per Model: its compiled sampler is then reused
+            if model not in _HF_FUNCTIONS:
+                _HF_FUNCTIONS[model] = model.numpyro_model()
+            return _HF_FUNCTIONS[model]
+        except TypeError:  # not weak-referenceable or unhashable
+            return model.numpyro_model()
     if not callable(model):
         msg = (
             "model must be a NumPyro model function or a HistFactory Model, "
@@ -690,22 +766,31 @@ def _pointwise_log_likelihood(
     """``log p(obs_i | draw)`` for each observed site, elementwise, per draw."""
     lead = next(iter(samples.values())).shape[:2]
     flat = {n: jnp.reshape(v, (-1, *v.shape[2:])) for n, v in samples.items()}
-
-    def one(vals: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        fn = handlers.seed(handlers.substitute(model, data=vals), 0)
-        tr = handlers.trace(fn).get_trace(*args, **kwargs)
-        out = {}
-        for name, site in tr.items():
-            if site["type"] == "sample" and site["is_observed"]:
-                lp = site["fn"].log_prob(site["value"])
-                if site.get("scale") is not None:
-                    lp = site["scale"] * lp
-                out[name] = lp
-        return out
-
     n = int(np.prod(lead))
     inputs, size = _pad_rows(flat, n, batch_size)
-    res = jax.jit(lambda v: jax.lax.map(one, v, batch_size=size))(inputs)
+    arrays, rebuild, signature = split_arguments(args, kwargs)
+
+    def build() -> Callable[..., Any]:
+        def one(vals: dict[str, jax.Array], arrays: Any) -> dict[str, jax.Array]:
+            args, kwargs = rebuild(arrays)
+            fn = handlers.seed(handlers.substitute(model, data=vals), 0)
+            tr = handlers.trace(fn).get_trace(*args, **kwargs)
+            out = {}
+            for name, site in tr.items():
+                if site["type"] == "sample" and site["is_observed"]:
+                    lp = site["fn"].log_prob(site["value"])
+                    if site.get("scale") is not None:
+                        lp = site["scale"] * lp
+                    out[name] = lp
+            return out
+
+        return jax.jit(
+            lambda v, a: jax.lax.map(lambda x: one(x, a), v, batch_size=size)
+        )
+
+    shapes = jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), inputs)
+    run = cached(("loglik", model, signature, str(shapes), size), build)
+    res = run(inputs, arrays)
     return {k: np.asarray(v)[:n].reshape((*lead, *v.shape[1:])) for k, v in res.items()}
 
 

@@ -1,0 +1,171 @@
+"""NUTS runs that compile their transition loop once per model structure and shapes.
+
+NumPyro's ``MCMC.run`` wraps its loop in a new ``jax.jit`` on every call, so a
+second run of the same model on new data (toys, another seed) traces and
+compiles again: seconds on a CPU, more than the sampling itself at 1000 draws.
+Here the loop over NUTS transitions is jitted once per *key*: the model function
+(by identity), the tree structure of its arguments, the shapes and dtypes of
+their array leaves, the values of their other leaves (Python numbers, strings)
+and the sampler settings. Array leaves are arguments of the compiled loop, never
+constants in it, so a cached loop run on new data samples the new posterior.
+
+The start point comes from NumPyro's own ``NUTS.init`` at each call (eagerly, so
+its "no valid initial parameters" error stays), and each step is NumPyro's
+``NUTS.sample``: the draws are those of ``MCMC(NUTS(model)).run`` with the same
+key, for one chain or several vectorised ones.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer import NUTS
+from numpyro.util import nested_attrgetter
+
+__all__ = ["cached", "clear_cache", "run_nuts", "split_arguments"]
+
+_MAX_ENTRIES = 16
+_CACHE: OrderedDict[Any, Callable[..., Any]] = OrderedDict()
+
+
+def clear_cache() -> None:
+    """Forget every compiled loop (the next run of each model compiles again)."""
+    _CACHE.clear()
+
+
+def split_arguments(
+    args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> tuple[list[Any], Callable[[Sequence[Any]], Any], Any]:
+    """Array leaves of ``(args, kwargs)``, a function rebuilding both from new
+    arrays, and a hashable signature (tree structure, array shapes and dtypes,
+    values of the other leaves)."""
+    leaves, treedef = jax.tree_util.tree_flatten((tuple(args), dict(kwargs)))
+    dynamic = tuple(isinstance(x, (jax.Array, np.ndarray)) for x in leaves)
+    arrays = [jnp.asarray(x) for x, d in zip(leaves, dynamic, strict=True) if d]
+    static = tuple(None if d else x for x, d in zip(leaves, dynamic, strict=True))
+
+    def rebuild(arrays: Sequence[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        it = iter(arrays)
+        values = [next(it) if d else x for x, d in zip(static, dynamic, strict=True)]
+        return jax.tree_util.tree_unflatten(treedef, values)
+
+    shapes = tuple((a.shape, a.dtype, a.weak_type) for a in arrays)
+    return arrays, rebuild, (treedef, static, shapes)
+
+
+def cached(key: Any, build: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
+    """The compiled function stored under ``key``, built by ``build()`` if absent.
+
+    An unhashable key (e.g. an unhashable static leaf) builds a fresh one.
+    """
+    try:
+        fn = _CACHE.pop(key, None)
+    except TypeError:
+        return build()
+    if fn is None:
+        fn = build()
+    _CACHE[key] = fn  # most recently used last
+    while len(_CACHE) > _MAX_ENTRIES:
+        _CACHE.popitem(last=False)
+    return fn
+
+
+def run_nuts(
+    model: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    key: jax.Array,
+    *,
+    num_warmup: int,
+    num_samples: int,
+    num_chains: int,
+    extra_fields: Sequence[str],
+    init_strategy: Callable[..., Any],
+    **nuts_settings: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Draws (constrained sites) and the extra fields, each shaped (chain, draw, ...).
+
+    ``nuts_settings`` go to ``numpyro.infer.NUTS`` (hashable values); several
+    chains run vectorised on one device.
+    """
+    arrays, rebuild, signature = split_arguments(args, kwargs)
+    kernel = NUTS(model, init_strategy=init_strategy, **nuts_settings)
+    if num_chains > 1:
+        key = jax.random.split(key, num_chains)  # as MCMC.run does
+    state = kernel.init(key, num_warmup, None, model_args=args, model_kwargs=kwargs)
+
+    fields = ("z", "diverging", *extra_fields)
+    settings = (
+        num_warmup,
+        num_samples,
+        num_chains,
+        fields,
+        *sorted(nuts_settings.items()),
+    )
+    loop = cached(
+        ("nuts", model, signature, settings),
+        lambda: _compile(kernel, rebuild, num_warmup, num_samples, num_chains, fields),
+    )
+    collected = jax.device_get(loop(state, arrays))
+    if num_chains == 1:
+        collected = jax.tree_util.tree_map(lambda x: x[None], collected)
+    else:  # (draw, chain, ...) -> (chain, draw, ...)
+        collected = jax.tree_util.tree_map(lambda x: np.swapaxes(x, 0, 1), collected)
+    samples, *rest = collected
+    return samples, dict(zip(fields[1:], rest, strict=True))
+
+
+def _compile(
+    kernel: NUTS,
+    rebuild: Callable[[Sequence[Any]], tuple[tuple[Any, ...], dict[str, Any]]],
+    num_warmup: int,
+    num_samples: int,
+    num_chains: int,
+    fields: tuple[str, ...],
+) -> Callable[..., Any]:
+    """The jitted warmup + sampling loop; ``kernel`` must be initialised already.
+
+    It mirrors ``numpyro.util.fori_collect``: every transition runs the same body,
+    and the collected fields (latent values constrained, as NumPyro's
+    ``postprocess_fn`` does) are written once the warmup is over.
+    """
+
+    def loop(state: Any, arrays: Sequence[Any]) -> list[Any]:
+        args, kwargs = rebuild(arrays)
+        constrain = kernel.postprocess_fn(args, kwargs)
+        if num_chains > 1:
+            constrain = jax.vmap(constrain)
+
+        def collect(state: Any) -> list[Any]:
+            values = list(nested_attrgetter(*fields)(state))
+            values[0] = constrain(values[0])
+            return values
+
+        shapes = jax.eval_shape(collect, state)
+        collection = jax.tree_util.tree_map(
+            lambda s: jnp.zeros((num_samples, *s.shape), s.dtype), shapes
+        )
+
+        def body(i: Any, carry: tuple[Any, Any]) -> tuple[Any, Any]:
+            state, collection = carry
+            state = kernel.sample(state, args, kwargs)
+            idx = i - num_warmup
+
+            def store(array: Any, value: Any) -> Any:
+                return jax.lax.cond(
+                    idx >= 0, lambda a: a.at[idx].set(value), lambda a: a, array
+                )
+
+            collection = jax.tree_util.tree_map(store, collection, collect(state))
+            return state, collection
+
+        total = num_warmup + num_samples
+        _, collection = jax.lax.fori_loop(0, total, body, (state, collection))
+        return collection
+
+    return jax.jit(loop)
