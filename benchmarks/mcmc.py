@@ -4,23 +4,42 @@ The workload is a HistFactory-like binned model: ``nbins`` Poisson bins with
 expectation ``mu * s_i + b_i * exp(sum_k alpha_k * log(1 + d_ik))`` (normsys-like
 exponential nuisances ``alpha_k`` with Normal(0, 1) priors, a flat prior on
 ``mu`` in [0, 10]). The same model is sampled three ways, with the same number
-of warmup and kept draws, one chain:
+of chains, warmup and kept draws, in one process:
 
 * ``hepprob``: a model function with ``hepprob.param``, through ``hepprob.mcmc``;
-* ``numpyro``: the same model written by hand with ``numpyro.sample``, NUTS;
-* ``pymc``: the same model written natively in PyMC, ``pm.sample`` (PyMC's NUTS).
+* ``numpyro``: the same model written by hand with ``numpyro.sample``, NumPyro's
+  ``MCMC(NUTS(model))``, started like hepprob (a prior draw), so both run the
+  same algorithm and draw the same samples;
+* ``pymc``: the same model written natively in PyMC, ``pm.sample`` (PyMC's own
+  NUTS, default settings, ``cores=1``: one process, like the JAX samplers).
 
-ESS is ArviZ's bulk ESS of ``mu``; the time is the wall time of the whole call,
-compilation of the sampler included (that is what a user waits for), after a
-short warm-up run of every sampler at the same shapes. Run::
+Each sampler is timed twice per model size, wall time of the whole call:
 
-    python benchmarks/mcmc.py            # the full table
-    python benchmarks/mcmc.py --quick    # tiny settings, for a smoke test
+* ``cold``: its first call at these shapes, in a fresh process of its own
+  (tracing and compilation included; the sampler ran once before at other,
+  tiny shapes, so imports and other one-off costs of the process are not in);
+* ``warm``: a second call at the same shapes with another dataset and seed, as
+  in a scan over toys: hepprob gets the same model function again (and reuses
+  its compiled sampler), NumPyro the same ``MCMC`` object with
+  ``jit_model_args=True``, PyMC the same ``pm.Model`` with ``pm.set_data``.
+
+Disk caches stay as they are: PyMC's compiled C in its compiledir, and JAX's
+persistent compilation cache, which importing hepprob switches on for every JAX
+program in the process (hand-written NumPyro included); run twice to see both
+warm, or set ``HEPPROB_COMPILATION_CACHE=off`` for JAX without it. ESS is
+ArviZ's bulk ESS of ``mu``. Run::
+
+    python benchmarks/mcmc.py                 # 1000 + 1000 draws, three sizes
+    python benchmarks/mcmc.py --draws 5000    # longer chains (compilation amortised)
+    python benchmarks/mcmc.py --quick         # tiny settings, for a smoke test
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import time
 
 import arviz as az
@@ -28,7 +47,7 @@ import jax
 import numpy as np
 import numpyro
 import numpyro.distributions as npd
-from numpyro.infer import MCMC, NUTS
+from numpyro.infer import MCMC, NUTS, init_to_sample
 
 import hepprob
 
@@ -76,56 +95,82 @@ def numpyro_model(problem: dict[str, np.ndarray]):
     return model
 
 
-def run_hepprob(problem, warmup, draws, seed):
-    t = time.perf_counter()
-    idata = hepprob.mcmc(
-        hepprob_model(problem),
-        problem["data"],
-        num_warmup=warmup,
-        num_samples=draws,
-        seed=seed,
-        progress_bar=False,
-        log_likelihood=False,
-    )
-    return time.perf_counter() - t, idata.posterior["mu"].values
+def make_data(problem: dict[str, np.ndarray], seed: int) -> np.ndarray:
+    """Another Poisson dataset of the same model (for the warm call)."""
+    rng = np.random.default_rng(1000 + seed)
+    return rng.poisson(problem["sig"] + problem["bkg"]).astype(np.float64)
 
 
-def run_numpyro(problem, warmup, draws, seed):
-    t = time.perf_counter()
-    sampler = MCMC(
-        NUTS(numpyro_model(problem)),
-        num_warmup=warmup,
-        num_samples=draws,
-        progress_bar=False,
-    )
-    sampler.run(jax.random.PRNGKey(seed), problem["data"])
-    mu = np.asarray(sampler.get_samples()["mu"])[None, :]
-    return time.perf_counter() - t, mu
+class HepprobRunner:
+    """``hepprob.mcmc`` on one model function, called again for the warm run."""
 
+    def __init__(self, problem, warmup, draws, chains):
+        self.model = hepprob_model(problem)
+        self.settings = {"num_warmup": warmup, "num_samples": draws}
+        self.settings["num_chains"] = chains
 
-def run_pymc(problem, warmup, draws, seed):
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    t = time.perf_counter()
-    nnp = problem["log_shift"].shape[0]
-    with pm.Model():
-        mu = pm.Uniform("mu", 0.0, 10.0)
-        alpha = pm.Normal("alpha", 0.0, 1.0, shape=nnp)
-        expected = mu * problem["sig"] + problem["bkg"] * pt.exp(
-            pt.dot(alpha, problem["log_shift"])
+    def __call__(self, data, seed):
+        idata = hepprob.mcmc(
+            self.model,
+            data,
+            seed=seed,
+            progress_bar=False,
+            log_likelihood=False,
+            **self.settings,
         )
-        pm.Poisson("data", mu=expected, observed=problem["data"])
-        idata = pm.sample(
-            draws=draws,
-            tune=warmup,
-            chains=1,
-            cores=1,
-            random_seed=seed,
-            progressbar=False,
-            compute_convergence_checks=False,
+        return idata.posterior["mu"].values
+
+
+class NumpyroRunner:
+    """One ``MCMC`` object (``jit_model_args``: data as arguments), run again."""
+
+    def __init__(self, problem, warmup, draws, chains):
+        kernel = NUTS(numpyro_model(problem), init_strategy=init_to_sample)
+        self.sampler = MCMC(
+            kernel,
+            num_warmup=warmup,
+            num_samples=draws,
+            num_chains=chains,
+            chain_method="vectorized",
+            progress_bar=False,
+            jit_model_args=True,
         )
-    return time.perf_counter() - t, idata.posterior["mu"].values
+
+    def __call__(self, data, seed):
+        self.sampler.run(jax.random.PRNGKey(seed), jax.numpy.asarray(data))
+        return np.asarray(self.sampler.get_samples(group_by_chain=True)["mu"])
+
+
+class PymcRunner:
+    """One ``pm.Model`` with the data in ``pm.Data``; ``pm.sample`` each call."""
+
+    def __init__(self, problem, warmup, draws, chains):
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        self.pm = pm
+        nnp = problem["log_shift"].shape[0]
+        self.settings = {"draws": draws, "tune": warmup, "chains": chains}
+        with pm.Model() as self.model:
+            data = pm.Data("obs", problem["data"])
+            mu = pm.Uniform("mu", 0.0, 10.0)
+            alpha = pm.Normal("alpha", 0.0, 1.0, shape=nnp)
+            expected = mu * problem["sig"] + problem["bkg"] * pt.exp(
+                pt.dot(alpha, problem["log_shift"])
+            )
+            pm.Poisson("data", mu=expected, observed=data)
+
+    def __call__(self, data, seed):
+        with self.model:
+            self.pm.set_data({"obs": data})
+            idata = self.pm.sample(
+                cores=1,
+                random_seed=seed,
+                progressbar=False,
+                compute_convergence_checks=False,
+                **self.settings,
+            )
+        return idata.posterior["mu"].values
 
 
 def ess(draws: np.ndarray) -> float:
@@ -133,31 +178,87 @@ def ess(draws: np.ndarray) -> float:
     return float(az.ess(data, method="bulk")["mu"])
 
 
+RUNNERS = {"hepprob": HepprobRunner, "numpyro": NumpyroRunner, "pymc": PymcRunner}
+
+
+def measure(name: str, nbins: int, nnp: int, draws: int, chains: int) -> list:
+    """Cold and warm call of one sampler in this (fresh) process."""
+    make = RUNNERS[name]
+    # untimed warm-up at other shapes: imports, PyMC's C modules, JAX's eager
+    # kernels of the scalar bookkeeping are then not charged to the cold call
+    tiny = make_problem(3, 2)
+    make(tiny, 20, 20, chains)(tiny["data"], 0)
+    problem = make_problem(nbins, nnp)
+    run = make(problem, draws, draws, chains)
+    rows = []
+    for call, data, seed in (
+        ("cold", problem["data"], 1),
+        ("warm", make_data(problem, 2), 2),
+    ):
+        t = time.perf_counter()
+        mu = run(data, seed)
+        wall = time.perf_counter() - t
+        rows.append([call, wall, ess(mu), float(mu.mean())])
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings")
+    parser.add_argument("--draws", type=int, default=1000, help="warmup = draws")
+    parser.add_argument("--chains", type=int, default=1)
+    parser.add_argument(
+        "--sizes", default="20x10,50x30,200x100", help="bins x NPs, comma separated"
+    )
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # child: "name,bins,nps"
     args = parser.parse_args()
+    draws = 200 if args.quick else args.draws
+    if args.one:
+        name, nbins, nnp = args.one.split(",")
+        rows = measure(name, int(nbins), int(nnp), draws, args.chains)
+        print("RESULT " + json.dumps(rows))
+        return
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     if args.quick:
-        sizes, warmup, draws = [(20, 10)], 200, 200
-    else:
-        sizes, warmup, draws = [(20, 10), (50, 30), (200, 100)], 1000, 1000
-    runners = {"hepprob": run_hepprob, "numpyro": run_numpyro, "pymc": run_pymc}
-    print(f"jax devices: {jax.devices()}; warmup={warmup}, draws={draws}, 1 chain")
-    header = f"{'bins':>5} {'NPs':>4} {'sampler':>8} {'wall [s]':>9} {'ESS(mu)':>8} {'ESS/s':>8} {'mean mu':>8}"
+        sizes = [(20, 10)]
+    cache = jax.config.jax_compilation_cache_dir or "off"
+    print(
+        f"jax devices: {jax.devices()}; warmup={draws}, draws={draws}, "
+        f"chains={args.chains}; JAX persistent cache: {cache}; one fresh "
+        "process per sampler and size"
+    )
+    header = (
+        f"{'bins':>5} {'NPs':>4} {'sampler':>8} {'call':>5} {'wall [s]':>9} "
+        f"{'ESS(mu)':>8} {'ESS/s':>8} {'mean mu':>8}"
+    )
     print(header)
     print("-" * len(header))
+    rates = {}
     for nbins, nnp in sizes:
-        problem = make_problem(nbins, nnp)
-        # warm-up at the same shapes: imports and the first-use compilation of
-        # small eager ops are paid here, not by whichever sampler runs first
-        for runner in runners.values():
-            runner(problem, 20, 20, seed=0)
-        for name, runner in runners.items():
-            wall, mu = runner(problem, warmup, draws, seed=1)
-            e = ess(mu)
-            print(
-                f"{nbins:5d} {nnp:4d} {name:>8} {wall:9.2f} {e:8.0f} {e / wall:8.1f} {mu.mean():8.3f}"
+        for name in RUNNERS:
+            cmd = [sys.executable, __file__, "--one", f"{name},{nbins},{nnp}"]
+            cmd += ["--draws", str(draws), "--chains", str(args.chains)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+            if not lines:
+                print(out.stderr[-3000:])
+                raise SystemExit(f"{name} at {nbins}x{nnp} failed")
+            for call, wall, e, mean in json.loads(lines[-1][len("RESULT ") :]):
+                rates[nbins, nnp, name, call] = e / wall
+                print(
+                    f"{nbins:5d} {nnp:4d} {name:>8} {call:>5} {wall:9.2f} {e:8.0f} "
+                    f"{e / wall:8.1f} {mean:8.3f}",
+                    flush=True,
+                )
+    print("\nESS/s ratios, hepprob / peer (goal: >= 1 vs numpyro, >= 3 vs pymc)")
+    for nbins, nnp in sizes:
+        for call in ("cold", "warm"):
+            ours = rates[nbins, nnp, "hepprob", call]
+            vs = "  ".join(
+                f"vs {peer} {ours / rates[nbins, nnp, peer, call]:5.2f}"
+                for peer in ("numpyro", "pymc")
             )
+            print(f"{nbins:5d} {nnp:4d} {call:>5}  {vs}")
 
 
 if __name__ == "__main__":
