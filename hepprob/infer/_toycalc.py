@@ -9,7 +9,7 @@ import numpy as np
 from hepprob._typing import Array, PRNGKey
 from hepprob.errors import ModelError, ParameterError
 from hepprob.infer import asymptotics, mle
-from hepprob.infer.test_statistics import profile_rows, stat_from_fits
+from hepprob.infer.test_statistics import _host_stat, profile_rows
 
 __all__ = ["sample_data", "toy_pvalues"]
 
@@ -117,22 +117,20 @@ def toy_pvalues(
         raise ParameterError(msg)
     name = _NAMES[test_stat]
     poi = eng.poi_index()
-    mu_arr = jnp.asarray(mu, dtype=jnp.float64)
     bkg_mu = 1.0 if test_stat == "q0" else 0.0
+    stat = _host_stat(name)
     # the free fit and the fits at mu and at the background POI are those of the
     # asymptotic calculator
     stage = asymptotics.stage_fits(eng, setup, bkg_mu)
-    fs_mu, xs_mu, ok = asymptotics.fixed_fits(eng, setup, stage, mu_arr, [])
-    mle.warn_unconverged(jnp.concatenate([stage.converged, ok]), "hypotest (toys)")
-    obs_stat = stat_from_fits(
-        name, fs_mu[0], stage.twice_nll_data, stage.free_data[poi], mu_arr
-    )
+    fs_mu, xs_mu, ok = asymptotics.fixed_fits(eng, setup, stage, [mu], [])
+    mle.warn_unconverged(np.concatenate([stage.converged, ok]), "hypotest (toys)")
+    obs_stat = stat(fs_mu[0], stage.twice_nll_data, stage.free_data[poi], mu)
     key_sb, key_b = jax.random.split(jax.random.PRNGKey(seed))
     stats, conv = [], []
     for pars_h, key in ((xs_mu[0], key_sb), (stage.asimov_pars, key_b)):
-        toys = sample_data(eng, pars_h, key, int(ntoys))
-        f_free, f_fix, muhat, c_h = _toy_fits(eng, setup, mu_arr, toys)
-        stats.append(np.asarray(stat_from_fits(name, f_fix, f_free, muhat, mu_arr)))
+        toys = np.asarray(sample_data(eng, pars_h, key, int(ntoys)))
+        f_free, f_fix, muhat, c_h = _toy_fits(eng, setup, mu, toys)
+        stats.append(np.asarray(stat(f_fix, f_free, muhat, mu)))
         conv.append(c_h)
     mle.warn_unconverged(np.concatenate(conv), "hypotest (toy fits)")
     sb_stats, b_stats = stats
@@ -157,17 +155,17 @@ def _empirical(
 
 
 def _toy_fits(
-    eng: mle.Engine, setup: mle.Setup, mu: Array, toys: Array
+    eng: mle.Engine, setup: mle.Setup, mu: float, toys: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """Per toy: ``(-2 ln L free, -2 ln L at mu, muhat, converged)``.
 
     Two rows per toy (free, POI at ``mu``) in the engine's batched fit program.
     """
     n = toys.shape[0]
-    rows = profile_rows(setup, eng.poi_index(), mu[None])
+    rows = profile_rows(setup, eng.poi_index(), mu)
     tiled = mle.Setup(
-        jnp.repeat(toys, 2, axis=0), *(jnp.tile(a, (n, 1)) for a in rows[1:])
+        np.repeat(toys, 2, axis=0), *(np.tile(a, (n, 1)) for a in rows[1:])
     )
-    xs, fs, ok = (np.asarray(o) for o in eng.run_rows(tiled))
+    xs, fs, ok = eng.run_rows(tiled)
     ok = ok.reshape(n, 2)
     return fs[0::2], fs[1::2], xs[0::2, eng.poi_index()], ok[:, 0] & ok[:, 1]

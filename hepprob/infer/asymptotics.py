@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import log_ndtr, ndtr
 
 from hepprob._typing import Array, ArrayLike
@@ -19,6 +22,7 @@ __all__ = [
     "log_cls",
     "sqrt_stats",
     "stage_fits",
+    "tail",
     "TEST_STATS",
     "asymptotic_pvalues",
     "check_asimov_poi",
@@ -178,19 +182,27 @@ def stage_fits(eng: Any, setup: Any, mu_asimov: float) -> AsimovStage:
     from hepprob.infer.test_statistics import fixed_rows
 
     poi = eng.poi_index()
-    mu = jnp.asarray([mu_asimov], dtype=jnp.float64)
-    fixed_row = fixed_rows(*setup[1:], poi, mu)
+    fixed_row = fixed_rows(*setup[1:], poi, [mu_asimov])
     rows = Setup(
-        jnp.tile(setup.data, (2, 1)),
+        np.tile(setup.data, (2, 1)),
         *(
-            jnp.concatenate([a[None], b])
+            np.concatenate([a[None], b])
             for a, b in zip(setup[1:], fixed_row, strict=True)
         ),
     )
     xs, fs, ok = eng.run_rows(rows)
-    asimov = eng.expected(xs[1])
-    f_asimov = eng.jitted("objective", _build_objective)(xs[1], asimov)
-    return AsimovStage(xs[0], fs[0], xs[1], asimov, xs[1], f_asimov, ok)
+    asimov = np.asarray(eng.model.expected_data(xs[1]), dtype=np.float64)
+    # -2 ln L at the Asimov point: a "fit" with every parameter fixed, so the
+    # compiled fit program serves (one iteration) instead of a new one
+    frozen = Setup(
+        asimov[None],
+        xs[1:2],
+        rows.lower[1:2],
+        rows.upper[1:2],
+        np.ones_like(rows.fixed[:1]),
+    )
+    _, f_asimov, _ = eng.run_rows(frozen)
+    return AsimovStage(xs[0], fs[0], xs[1], asimov, xs[1], f_asimov[0], ok)
 
 
 def fixed_fits(
@@ -209,24 +221,20 @@ def fixed_fits(
     from hepprob.infer.test_statistics import fixed_rows
 
     poi = eng.poi_index()
-    mus_d = jnp.atleast_1d(jnp.asarray(mus_data, dtype=jnp.float64))
-    mus_a = jnp.atleast_1d(jnp.asarray(mus_asimov, dtype=jnp.float64))
+    mus_d = np.atleast_1d(np.asarray(mus_data, dtype=np.float64))
+    mus_a = np.atleast_1d(np.asarray(mus_asimov, dtype=np.float64))
     n_d, n_a = mus_d.shape[0], mus_a.shape[0]
     on_data = fixed_rows(*setup[1:], poi, mus_d)
     on_asimov = fixed_rows(stage.asimov_pars, *setup[2:], poi, mus_a)
-    datas = jnp.concatenate(
-        [jnp.tile(setup.data, (n_d, 1)), jnp.tile(stage.asimov_data, (n_a, 1))]
+    datas = np.concatenate(
+        [np.tile(setup.data, (n_d, 1)), np.tile(stage.asimov_data, (n_a, 1))]
     )
     rows = Setup(
         datas,
-        *(jnp.concatenate([a, b]) for a, b in zip(on_data, on_asimov, strict=True)),
+        *(np.concatenate([a, b]) for a, b in zip(on_data, on_asimov, strict=True)),
     )
     xs, fs, ok = eng.run_rows(rows)
     return fs, xs, ok
-
-
-def _build_objective(eng: Any) -> Any:
-    return eng.objective
 
 
 def sqrt_stats(
@@ -261,6 +269,70 @@ def sqrt_stats(
         mus_asimov,
     )
     return _clip_sqrt(q), _clip_sqrt(q_a)
+
+
+class Tail(NamedTuple):
+    """Host results of :func:`tail`: statistics, observed and expected p-values."""
+
+    sqrtq: np.ndarray  # at mus_data
+    sqrtq_asimov: np.ndarray  # at mus_asimov
+    observed: tuple[np.ndarray, np.ndarray, np.ndarray]  # (CLsb, CLb, CLs) at mus_data
+    log_cls: np.ndarray  # ln CLs at mus_data
+    expected: tuple[np.ndarray, np.ndarray, np.ndarray]  # at mus_asimov, (..., 5)
+
+
+def tail(
+    test_stat: str,
+    stage: AsimovStage,
+    twice_nll_fixed: ArrayLike,
+    mus_data: ArrayLike,
+    mus_asimov: ArrayLike,
+    poi: int,
+) -> Tail:
+    """Everything after the fits of an asymptotic test, as one compiled program.
+
+    The observed quantities pair ``mus_data[i]`` with ``mus_asimov[i]``
+    (``mus_asimov`` may be longer: the observed values need only its first
+    ``len(mus_data)``). Run eagerly, these few dozen small operations would
+    each compile on first use of a shape.
+    """
+    mus_d = np.atleast_1d(np.asarray(mus_data, dtype=np.float64))
+    mus_a = np.atleast_1d(np.asarray(mus_asimov, dtype=np.float64))
+    fs = np.asarray(twice_nll_fixed, dtype=np.float64)
+    n_d, n_a = mus_d.size, mus_a.size
+    # padded to a few lengths (edge values repeated): a scan and a hypotest
+    # of any size share a handful of compiled tails
+    size = max(32, 1 << (max(n_d, n_a) - 1).bit_length())
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, (0, size - a.size), mode="edge")
+
+    fs_pad = np.concatenate([pad(fs[:n_d]), pad(fs[n_d:])])
+    out = _tail_program(test_stat, poi)(stage, fs_pad, pad(mus_d), pad(mus_a))
+    sq, sqa, obs, lcls, exp = jax.tree_util.tree_map(np.asarray, tuple(out))
+    return Tail(
+        sq[:n_d],
+        sqa[:n_a],
+        tuple(v[:n_d] for v in obs),  # type: ignore[arg-type]
+        lcls[:n_d],
+        tuple(v[:n_a] for v in exp),  # type: ignore[arg-type]
+    )
+
+
+@functools.cache
+def _tail_program(test_stat: str, poi: int) -> Any:
+    def program(stage, fs, mus_d, mus_a):  # type: ignore[no-untyped-def]
+        sq, sqa = sqrt_stats(test_stat, stage, fs, mus_d, mus_a, poi)
+        pair = sqa  # padded to the same length as sq
+        return Tail(
+            sq,
+            sqa,
+            asymptotic_pvalues(sq, pair, test_stat),
+            log_cls(sq, pair, test_stat),
+            expected_pvalues(sqa),
+        )
+
+    return jax.jit(program)
 
 
 def log_cls(sqrtq: Array, sqrtq_asimov: Array, test_stat: str) -> Array:

@@ -113,29 +113,33 @@ def hypotest(
 def asymptotic_hypotest(
     eng: mle.Engine, setup: mle.Setup, test_stat: str, mu: float
 ) -> tuple[tuple[Array, Array, Array], tuple[Array, Array, Array]]:
-    """Observed and expected ``(CLsb, CLb, CLs)`` from the compiled asymptotic program."""
-    sqrtq, sqrtq_a = asymptotic_sqrt_stats(eng, setup, test_stat, mu)
-    obs = asymptotics.asymptotic_pvalues(sqrtq, sqrtq_a, test_stat)
-    exp = asymptotics.expected_pvalues(sqrtq_a)
-    return obs, exp
+    """Observed and expected ``(CLsb, CLb, CLs)`` at ``mu`` (host arrays)."""
+    t = asymptotic_tail(eng, setup, test_stat, [mu], [mu], "hypotest")
+    obs = tuple(v[0] for v in t.observed)
+    exp = tuple(v[0] for v in t.expected)
+    return obs, exp  # type: ignore[return-value]
 
 
-def asymptotic_sqrt_stats(
-    eng: mle.Engine, setup: mle.Setup, test_stat: str, mu: float
-) -> tuple[Array, Array]:
-    """:math:`\\sqrt{q}` and :math:`\\sqrt{q_A}` at ``mu``: four fits in two batched calls.
+def asymptotic_tail(
+    eng: mle.Engine,
+    setup: mle.Setup,
+    test_stat: str,
+    mus_data: Any,
+    mus_asimov: Any,
+    what: str,
+    stage: asymptotics.AsimovStage | None = None,
+) -> asymptotics.Tail:
+    """Fits and p-values of an asymptotic test at ``mus_data`` / ``mus_asimov``.
 
-    Both calls have two rows, so they share one compiled program (per model),
-    which every test statistic, scan and limit search reuses.
+    Two batched calls of the engine's fit program (the POI-independent
+    ``stage``, unless given, then the fixed-POI fits) and one compiled tail.
     """
-    stage = asymptotics.stage_fits(eng, setup, asymptotics.asimov_mu(test_stat))
-    mu_arr = jnp.asarray([mu], dtype=jnp.float64)
-    fs, _, ok = asymptotics.fixed_fits(eng, setup, stage, mu_arr, mu_arr)
-    mle.warn_unconverged(jnp.concatenate([stage.converged, ok]), "hypotest")
-    sqrtq, sqrtq_a = asymptotics.sqrt_stats(
-        test_stat, stage, fs, mu_arr, mu_arr, eng.poi_index()
-    )
-    return sqrtq[0], sqrtq_a[0]
+    if stage is None:
+        stage = asymptotics.stage_fits(eng, setup, asymptotics.asimov_mu(test_stat))
+        mle.warn_unconverged(stage.converged, what)
+    fs, _, ok = asymptotics.fixed_fits(eng, setup, stage, mus_data, mus_asimov)
+    mle.warn_unconverged(ok, what)
+    return asymptotics.tail(test_stat, stage, fs, mus_data, mus_asimov, eng.poi_index())
 
 
 def assemble(
@@ -147,16 +151,16 @@ def assemble(
     return_expected_set: bool,
 ) -> Any:
     """pyhf 0.7's return layout of ``hypotest`` from observed and expected p-values."""
-    clsb, clb, cls = obs
+    clsb, clb, cls = (jnp.asarray(v) for v in obs)
     is_q0 = test_stat == "q0"
     out: list[Any] = [clsb if is_q0 else cls]
     if return_tail_probs:
         out.append([clb] if is_q0 else [clsb, clb])
-    band = exp[0] if is_q0 else exp[2]
+    band = np.asarray(exp[0] if is_q0 else exp[2])  # host indexing: no compile
     if return_expected:
-        out.append(band[..., 2])
+        out.append(jnp.asarray(band[..., 2]))
     if return_expected_set:
-        out.append([band[..., i] for i in range(5)])
+        out.append([jnp.asarray(band[..., i]) for i in range(5)])
     return tuple(out) if len(out) > 1 else out[0]
 
 

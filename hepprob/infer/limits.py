@@ -12,7 +12,7 @@ from scipy.stats import norm
 from hepprob._typing import Array, ArrayLike
 from hepprob.errors import FitError, ParameterError
 from hepprob.infer import asymptotics, mle
-from hepprob.infer.hypotest import _check_calctype, hypotest
+from hepprob.infer.hypotest import _check_calctype, asymptotic_tail, hypotest
 from hepprob.infer.test_statistics import check_poi_bound, check_poi_free
 
 __all__ = ["discovery", "upper_limit"]
@@ -153,14 +153,14 @@ def discovery(
     check_poi_free(eng, setup.fixed)
     poi = eng.poi_index()
     asymptotics.check_asimov_poi("q0", float(setup.lower[poi]), float(setup.upper[poi]))
-    sqrtq, sqrtq_a = _q0_sqrt(eng, setup)
-    out: list[Array] = [sqrtq]
+    t = asymptotic_tail(eng, setup, "q0", [0.0], [0.0], "discovery")
+    out: list[Array] = [_f64(t.sqrtq[0])]
     if return_expected:
-        out.append(sqrtq_a)
+        out.append(_f64(t.sqrtq_asimov[0]))
     if return_pvalues:
-        out.append(asymptotics.asymptotic_pvalues(sqrtq, sqrtq_a, "q0")[0])
+        out.append(_f64(t.observed[0][0]))
         if return_expected:
-            out.append(asymptotics.expected_pvalues(sqrtq_a)[0][2])
+            out.append(_f64(t.expected[0][0, 2]))
     return tuple(out) if len(out) > 1 else out[0]
 
 
@@ -217,41 +217,12 @@ def _as_results(cls_obs: np.ndarray, cls_exp: np.ndarray) -> list[Any]:
     ]
 
 
-def _points(
-    eng: mle.Engine,
-    setup: mle.Setup,
-    stage: asymptotics.AsimovStage,
-    test_stat: str,
-    mus_data: np.ndarray,
-    mus_asimov: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`\\sqrt{q}` at ``mus_data``, :math:`\\sqrt{q_A}` at ``mus_asimov`` (one batch)."""
-    mus_d, mus_a = jnp.asarray(mus_data), jnp.asarray(mus_asimov)
-    fs, _, ok = asymptotics.fixed_fits(eng, setup, stage, mus_d, mus_a)
-    mle.warn_unconverged(ok, "upper_limit")
-    sq, sqa = asymptotics.sqrt_stats(
-        test_stat, stage, fs, mus_d, mus_a, eng.poi_index()
-    )
-    return np.asarray(sq), np.asarray(sqa)
-
-
-def _stage(
-    eng: mle.Engine, setup: mle.Setup, test_stat: str
-) -> asymptotics.AsimovStage:
-    """The free and Asimov-defining fits, shared by every point of a limit search."""
-    stage = asymptotics.stage_fits(eng, setup, asymptotics.asimov_mu(test_stat))
-    mle.warn_unconverged(stage.converged, "upper_limit")
-    return stage
-
-
 def _scan_cls(
     eng: mle.Engine, setup: mle.Setup, test_stat: str, mus: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observed ``(N,)`` and expected ``(N, 5)`` CLs over a scan (one batch of fits)."""
-    sq, sqa = _points(eng, setup, _stage(eng, setup, test_stat), test_stat, mus, mus)
-    cls_obs = np.asarray(asymptotics.asymptotic_pvalues(sq, sqa, test_stat)[2])
-    cls_exp = np.asarray(asymptotics.expected_pvalues(sqa)[2])
-    return cls_obs, cls_exp
+    t = asymptotic_tail(eng, setup, test_stat, mus, mus, "upper_limit")
+    return t.observed[2], t.expected[2]
 
 
 def _root_limits(
@@ -263,13 +234,13 @@ def _root_limits(
     # expected curves cross where sqrt(q_A) = s_star (closed form in N and alpha)
     s_star = -n - norm.ppf(alpha * norm.cdf(-n))
     log_alpha = np.log(alpha)
-    stage = _stage(eng, setup, test_stat)
+    stage = asymptotics.stage_fits(eng, setup, asymptotics.asimov_mu(test_stat))
+    mle.warn_unconverged(stage.converged, "upper_limit")
 
     def h(mus: np.ndarray) -> np.ndarray:
         """Positive where CLs > alpha, for curve k evaluated at mus[k]."""
-        sq, sqa = _points(eng, setup, stage, test_stat, mus[:1], mus)
-        lcls = float(asymptotics.log_cls(sq[0], sqa[0], test_stat))
-        return np.concatenate([[lcls - log_alpha], s_star - sqa[1:]])
+        t = asymptotic_tail(eng, setup, test_stat, mus[:1], mus, "upper_limit", stage)
+        return np.concatenate([t.log_cls - log_alpha, s_star - t.sqrtq_asimov[1:]])
 
     lo, hi = float(setup.lower[poi]), float(setup.upper[poi])
     f_lo = h(np.full(6, lo))
@@ -314,9 +285,3 @@ def _root_limits(
 
 def _f64(value: Any) -> Array:
     return jnp.asarray(value, dtype=jnp.float64)
-
-
-def _q0_sqrt(eng: mle.Engine, setup: mle.Setup) -> tuple[Array, Array]:
-    from hepprob.infer.hypotest import asymptotic_sqrt_stats
-
-    return asymptotic_sqrt_stats(eng, setup, "q0", 0.0)

@@ -21,8 +21,10 @@ __all__ = ["fit", "fixed_poi_fit", "twice_nll"]
 FIT_TOL = 1e-10
 FIT_MAX_ITER = 500
 
-# Rows times parameters of one compiled batch of fits on CPU (see Engine.max_rows).
-_ROW_BUDGET = 1024
+# Rows times parameters squared of one compiled batch of fits on CPU, and the
+# largest batch (see Engine.max_rows).
+_ROW_BUDGET = 4096
+_MAX_ROWS = 1024
 
 
 def twice_nll(pars: ArrayLike, data: ArrayLike, model: Any) -> Array:
@@ -100,14 +102,20 @@ def fixed_poi_fit(
     eng = engine(model)
     poi = eng.poi_index()
     setup = eng.setup(data, init_pars, par_bounds, fixed_params, poi_value=poi_val)
-    setup = setup._replace(fixed=setup.fixed.at[poi].set(True))
+    fixed = setup.fixed.copy()
+    fixed[poi] = True
+    setup = setup._replace(fixed=fixed)
     x, fval, ok = eng.fit_one(setup)
     warn_unconverged(ok, "mle.fixed_poi_fit")
     return _returns(eng, setup, x, fval, return_uncertainties, return_fitted_val)
 
 
 class Setup(NamedTuple):
-    """Checked, float64 inputs of a fit: data, start values, bounds, fixed flags."""
+    """Checked inputs of a fit: data, start values, bounds, fixed flags.
+
+    Host (NumPy) arrays, float64 and bool: building rows from them runs no
+    eager JAX operation, each of which would compile on its first use.
+    """
 
     data: Array
     init: Array
@@ -266,7 +274,7 @@ class Engine:
         return saddle & (jnp.min(f_c) < f), best
 
     def expected(self, pars: Array) -> Array:
-        """Expected main + auxiliary data (the Asimov dataset at ``pars``)."""
+        """Expected main + auxiliary data (the Asimov dataset at ``pars``), traceable."""
         return jnp.asarray(self.model.expected_data(pars), dtype=jnp.float64)
 
     def errors(self, x: Array, data: Array, fixed: Array) -> Array:
@@ -285,42 +293,52 @@ class Engine:
             self._programs[key] = jax.jit(builder(self))
         return self._programs[key]
 
-    def run_rows(self, rows: Setup) -> tuple[Array, Array, Array]:
+    def run_rows(self, rows: Setup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fit a batch of rows (a :class:`Setup` with a leading axis) by compiled calls.
 
-        Rows are fitted in chunks of :meth:`max_rows`, the last one padded to a
-        power of two, so a handful of compiled batch sizes serve every call
-        (a hypotest, a 20-point scan and a limit search share them).
+        Only two batch sizes are ever compiled per model: one row, and
+        :meth:`max_rows` rows. Rows go in chunks of ``max_rows``; a remainder
+        of more than half a chunk is padded to one, a smaller one runs row by
+        row. So a fit, a hypotest, a scan, a limit search and toys share two
+        programs, and a new dataset or POI value never recompiles. Returns
+        NumPy arrays ``(x, twice_nll, converged)``.
         """
+        rows = Setup(*(np.asarray(a) for a in rows))
         n = int(rows.init.shape[0])
         program = self.jitted("rows", _build_rows)
         cap = self.max_rows()
-        if n <= cap and n & (n - 1) == 0:  # one call, no padding
-            return program(*rows)
+        if n == 1 or n == cap:
+            return tuple(np.asarray(o) for o in program(*rows))  # type: ignore[return-value]
         parts = []
         for start in range(0, n, cap):
             size = min(cap, n - start)
-            bucket = 1 << (size - 1).bit_length()
-            idx = np.minimum(np.arange(bucket), size - 1) + start  # pad: repeat last
-            out = program(*(a[idx] for a in rows))
-            parts.append([o[:size] for o in out])
-        return tuple(jnp.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+            if 2 * size > cap:  # one call, padded by repeating the last row
+                idx = np.minimum(np.arange(cap), size - 1) + start
+                calls = [(idx, size)]
+            else:
+                calls = [(np.array([start + i]), 1) for i in range(size)]
+            for idx, keep in calls:
+                out = program(*(a[idx] for a in rows))
+                parts.append([np.asarray(o)[:keep] for o in out])
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
-    def fit_one(self, setup: Setup) -> tuple[Array, Array, Array]:
+    def fit_one(self, setup: Setup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One fit of ``setup`` (the batch program with a single row)."""
         x, f, ok = self.run_rows(Setup(*(a[None] for a in setup)))
         return x[0], f[0], ok[0]
 
     def max_rows(self) -> int:
-        """Rows per compiled call: a power of two, fewer for larger models.
+        """Rows per compiled batch call: a power of two, 1 for large models.
 
-        On CPU a batch costs about the sum of its rows and every row runs as
-        long as the slowest one, so big models get small chunks; accelerators
-        run rows in parallel and get large ones.
+        On CPU a batch costs about the sum of its rows, and every row runs as
+        long as the slowest one, so models with more than about 60 parameters
+        fit row by row; small models gain from batches (the per-iteration
+        overhead is shared). Accelerators run rows in parallel: larger batches.
         """
         budget = _ROW_BUDGET if jax.default_backend() == "cpu" else 64 * _ROW_BUDGET
         npars = max(int(self.model.config.npars), 1)
-        return 1 << max(int(np.log2(max(budget // npars, 1))), 0)
+        rows = min(max(budget // npars**2, 1), _MAX_ROWS)
+        return 1 << (rows.bit_length() - 1)
 
     # -- checked inputs ---------------------------------------------------------
     def poi_index(self) -> int:
@@ -365,7 +383,7 @@ class Engine:
             bad = np.flatnonzero(arr[:n_main] < 0).tolist()
             msg = f"{name}: main-data counts must be >= 0, got negative counts at positions {bad}"
             raise DataError(msg)
-        return jnp.asarray(arr)
+        return arr
 
     def check_pars(
         self,
@@ -425,9 +443,7 @@ class Engine:
                 f"{init[i]}, outside its bounds [{lower[i]}, {upper[i]}]"
             )
             raise ParameterError(msg)
-        return Setup(
-            arr, *(jnp.asarray(a) for a in (init, lower, upper)), jnp.asarray(fixed)
-        )
+        return Setup(arr, init, lower, upper, fixed)
 
 
 _ENGINES: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
@@ -482,13 +498,13 @@ def _returns(
     return_uncertainties: bool,
     return_fitted_val: bool,
 ) -> Any:
-    pars = x
+    pars = np.asarray(x)
     if return_uncertainties:
         err = eng.jitted("errors", _build_errors)(x, setup.data, setup.fixed)
-        pars = jnp.stack([x, err], axis=1)
+        pars = np.stack([pars, np.asarray(err)], axis=1)
     if return_fitted_val:
-        return pars, fval
-    return pars
+        return jnp.asarray(pars), jnp.asarray(fval)
+    return jnp.asarray(pars)
 
 
 def _as_vector(values: Any, n: int, name: str) -> np.ndarray:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -168,29 +170,38 @@ def stat_from_fits(
 
 
 def fixed_rows(
-    init: Array, lower: Array, upper: Array, fixed: Array, poi: int, mus: Array
-) -> tuple[Array, Array, Array, Array]:
-    """Batched fit settings with the POI fixed at each of ``mus`` (traceable).
+    init: ArrayLike,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    fixed: ArrayLike,
+    poi: int,
+    mus: ArrayLike,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Batched fit settings with the POI fixed at each of ``mus`` (host arrays).
 
     The POI's bounds are widened to include its fixed value, so POI values beyond
     the fit range (as reached by limit searches) are fits of the nuisances only.
     """
-    mus = jnp.atleast_1d(jnp.asarray(mus, dtype=jnp.float64))
+    mus = np.atleast_1d(np.asarray(mus, dtype=np.float64))
     n = mus.shape[0]
-    inits = jnp.tile(init, (n, 1)).at[:, poi].set(mus)
-    lowers = jnp.tile(lower, (n, 1)).at[:, poi].set(jnp.minimum(lower[poi], mus))
-    uppers = jnp.tile(upper, (n, 1)).at[:, poi].set(jnp.maximum(upper[poi], mus))
-    fixeds = jnp.tile(fixed, (n, 1)).at[:, poi].set(True)
+    inits, lowers, uppers = (
+        np.tile(np.asarray(a, dtype=np.float64), (n, 1)) for a in (init, lower, upper)
+    )
+    fixeds = np.tile(np.asarray(fixed, dtype=bool), (n, 1))
+    inits[:, poi] = mus
+    lowers[:, poi] = np.minimum(lowers[:, poi], mus)
+    uppers[:, poi] = np.maximum(uppers[:, poi], mus)
+    fixeds[:, poi] = True
     return inits, lowers, uppers, fixeds
 
 
-def profile_rows(setup: mle.Setup, poi: int, mus: Array) -> mle.Setup:
+def profile_rows(setup: mle.Setup, poi: int, mus: ArrayLike) -> mle.Setup:
     """Rows of a free fit (row 0) and of fixed-POI fits at ``mus`` (rows 1..)."""
     fixed = fixed_rows(*setup[1:], poi, mus)
-    data = jnp.broadcast_to(setup.data, (1 + fixed[0].shape[0], setup.data.shape[-1]))
+    data = np.tile(setup.data, (1 + fixed[0].shape[0], 1))
     return mle.Setup(
         data,
-        *(jnp.concatenate([a[None], b]) for a, b in zip(setup[1:], fixed, strict=True)),
+        *(np.concatenate([a[None], b]) for a, b in zip(setup[1:], fixed, strict=True)),
     )
 
 
@@ -253,11 +264,16 @@ def _run(
     check_poi_free(eng, setup.fixed)
     mu_val = mle._as_scalar(mu, "mu")
     check_poi_bound(name, eng, setup.lower, stacklevel=4)
-    mu_arr = jnp.asarray(mu_val, dtype=jnp.float64)
-    xs, fs, ok = eng.run_rows(profile_rows(setup, eng.poi_index(), mu_arr[None]))
+    xs, fs, ok = eng.run_rows(profile_rows(setup, eng.poi_index(), mu_val))
     mle.warn_unconverged(ok, name)
-    stat = stat_from_fits(name, fs[1], fs[0], xs[0, eng.poi_index()], mu_arr)
-    fixed_fit, free_fit = xs[1], xs[0]
+    stat = _host_stat(name)(fs[1], fs[0], xs[0, eng.poi_index()], mu_val)
+    fixed_fit, free_fit = jnp.asarray(xs[1]), jnp.asarray(xs[0])
     if return_fitted_pars:
         return stat, (fixed_fit, free_fit)
     return stat
+
+
+@functools.cache
+def _host_stat(name: str) -> Callable[..., Array]:
+    """:func:`stat_from_fits` jitted per statistic: one compile, not one per operation."""
+    return jax.jit(functools.partial(stat_from_fits, name))
