@@ -81,6 +81,41 @@ def time_iminuit(mass):
     return time.perf_counter() - t0, m
 
 
+#: zfit's Exponential is exp(lam m): the demo's falling lam exp(-lam (m - 5)),
+#: normalised on the range, is zfit's with lam -> -lam (limits flipped too)
+ZFIT_SIGN = {"mu": 1, "sigma": 1, "lam": -1, "frac": 1}
+
+
+def zfit_mass_model(zfit, tag, values=START):
+    """The demo's mass model in zfit: (model, {name: zfit.Parameter}) at ``values``.
+
+    ``tag`` keeps the parameter names unique when a script builds several.
+    """
+    obs = zfit.Space("m", limits=(demo.LOW, demo.HIGH))
+    par = {}
+    for (name, value), (lo, hi) in zip(values.items(), LIMITS, strict=True):
+        s = ZFIT_SIGN[name]
+        lo, hi = sorted((s * lo, s * hi))
+        par[name] = zfit.Parameter(f"{name}_{tag}", s * value, lo, hi)
+    signal = zfit.pdf.CrystalBall(
+        par["mu"], par["sigma"], demo.ALPHA, demo.N_TAIL, obs=obs
+    )
+    background = zfit.pdf.Exponential(par["lam"], obs=obs)
+    return zfit.pdf.SumPDF([signal, background], fracs=par["frac"]), par
+
+
+def zfit_refit(minimizer, nll, par):
+    """Fit + Hesse from START; returns (values in the demo's convention, valid)."""
+    for name, p in par.items():
+        p.set_value(ZFIT_SIGN[name] * START[name])
+    result = minimizer.minimize(nll)
+    result.hesse()
+    values = {
+        k: ZFIT_SIGN[k] * float(result.params[p]["value"]) for k, p in par.items()
+    }
+    return values, result.valid
+
+
 def time_zfit(samples):
     """zfit's fit + Hesse of each sample, reusing one compiled loss (None without zfit).
 
@@ -92,38 +127,17 @@ def time_zfit(samples):
         import zfit
     except ImportError:
         return None
-    obs = zfit.Space("m", limits=(demo.LOW, demo.HIGH))
-    tag = len(samples[0])  # parameter names unique per event count
-    # zfit's Exponential is exp(lam m): the demo's falling lam exp(-lam (m - 5))
-    # normalised on the range is zfit's with lam -> -lam (and its limits flipped)
-    par = {
-        "mu": zfit.Parameter(f"mu_{tag}", START["mu"], *LIMITS[0]),
-        "sigma": zfit.Parameter(f"sigma_{tag}", START["sigma"], *LIMITS[1]),
-        "lam": zfit.Parameter(
-            f"lam_{tag}", -START["lam"], -LIMITS[2][1], -LIMITS[2][0]
-        ),
-        "frac": zfit.Parameter(f"frac_{tag}", START["frac"], *LIMITS[3]),
-    }
-    signal = zfit.pdf.CrystalBall(
-        par["mu"], par["sigma"], demo.ALPHA, demo.N_TAIL, obs=obs
-    )
-    background = zfit.pdf.Exponential(par["lam"], obs=obs)
-    model = zfit.pdf.SumPDF([signal, background], fracs=par["frac"])
-    data = model.create_sampler(n=tag)
+    model, par = zfit_mass_model(zfit, len(samples[0]))
+    data = model.create_sampler(n=len(samples[0]))
     nll = zfit.loss.UnbinnedNLL(model, data)
     minimizer = zfit.minimize.Minuit()  # zfit's default minimiser (iminuit inside)
-    sign = {"mu": 1, "sigma": 1, "lam": -1, "frac": 1}
     times = []
     for mass in samples:
         t0 = time.perf_counter()
         data.update_data(mass)
-        for name, p in par.items():
-            p.set_value(sign[name] * START[name])
-        result = minimizer.minimize(nll)
-        result.hesse()
+        values, valid = zfit_refit(minimizer, nll, par)
         times.append(time.perf_counter() - t0)
-    values = {k: sign[k] * float(result.params[p]["value"]) for k, p in par.items()}
-    return times[0], statistics.median(times[1:]), values, result.valid
+    return times[0], statistics.median(times[1:]), values, valid
 
 
 def main() -> None:
