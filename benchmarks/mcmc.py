@@ -4,7 +4,8 @@ The workload is a HistFactory-like binned model: ``nbins`` Poisson bins with
 expectation ``mu * s_i + b_i * exp(sum_k alpha_k * log(1 + d_ik))`` (normsys-like
 exponential nuisances ``alpha_k`` with Normal(0, 1) priors, a flat prior on
 ``mu`` in [0, 10]). The same model is sampled three ways, with the same number
-of chains, warmup and kept draws, in one process:
+of chains, warmup and kept draws, one run of this script (each sampler in
+processes of its own, so none inherits another's compiled kernels):
 
 * ``hepprob``: a model function with ``hepprob.param``, through ``hepprob.mcmc``;
 * ``numpyro``: the same model written by hand with ``numpyro.sample``, NumPyro's
@@ -13,20 +14,21 @@ of chains, warmup and kept draws, in one process:
 * ``pymc``: the same model written natively in PyMC, ``pm.sample`` (PyMC's own
   NUTS, default settings, ``cores=1``: one process, like the JAX samplers).
 
-Each sampler is timed twice per model size, wall time of the whole call:
+Each sampler is timed three times per model size, wall time of the whole call:
 
-* ``cold``: its first call at these shapes, in a fresh process of its own
-  (tracing and compilation included; the sampler ran once before at other,
-  tiny shapes, so imports and other one-off costs of the process are not in);
+* ``cold0``: its first call at these shapes, in a fresh process of its own
+  with an empty JAX persistent compilation cache (tracing and compilation
+  included; the sampler ran once before at other, tiny shapes, so imports and
+  other one-off costs of the process are not in);
+* ``cold``: the same in a second fresh process, whose JAX disk cache holds
+  what the first compiled (hepprob turns that cache on at import, so it serves
+  the hand-written NumPyro model too; PyMC caches its compiled C on disk);
 * ``warm``: a second call at the same shapes with another dataset and seed, as
   in a scan over toys: hepprob gets the same model function again (and reuses
   its compiled sampler), NumPyro the same ``MCMC`` object with
   ``jit_model_args=True``, PyMC the same ``pm.Model`` with ``pm.set_data``.
 
-Disk caches stay as they are: PyMC's compiled C in its compiledir, and JAX's
-persistent compilation cache, which importing hepprob switches on for every JAX
-program in the process (hand-written NumPyro included); run twice to see both
-warm, or set ``HEPPROB_COMPILATION_CACHE=off`` for JAX without it. ESS is
+PyMC's compiledir is left as it is (warm after any earlier PyMC run). ESS is
 ArviZ's bulk ESS of ``mu``. Run::
 
     python benchmarks/mcmc.py                 # 1000 + 1000 draws, three sizes
@@ -38,8 +40,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import arviz as az
@@ -202,6 +206,15 @@ def measure(name: str, nbins: int, nnp: int, draws: int, chains: int) -> list:
     return rows
 
 
+def _child(cmd: list[str], env: dict[str, str], name: str) -> list:
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    if not lines:
+        print(out.stderr[-3000:])
+        raise SystemExit(f"{name}: {' '.join(cmd[2:4])} failed")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings")
@@ -221,11 +234,10 @@ def main() -> None:
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     if args.quick:
         sizes = [(20, 10)]
-    cache = jax.config.jax_compilation_cache_dir or "off"
     print(
         f"jax devices: {jax.devices()}; warmup={draws}, draws={draws}, "
-        f"chains={args.chains}; JAX persistent cache: {cache}; one fresh "
-        "process per sampler and size"
+        f"chains={args.chains}; cold0/cold: first call in a fresh process with "
+        "an empty / a filled JAX disk cache; warm: second call"
     )
     header = (
         f"{'bins':>5} {'NPs':>4} {'sampler':>8} {'call':>5} {'wall [s]':>9} "
@@ -238,12 +250,13 @@ def main() -> None:
         for name in RUNNERS:
             cmd = [sys.executable, __file__, "--one", f"{name},{nbins},{nnp}"]
             cmd += ["--draws", str(draws), "--chains", str(args.chains)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
-            if not lines:
-                print(out.stderr[-3000:])
-                raise SystemExit(f"{name} at {nbins}x{nnp} failed")
-            for call, wall, e, mean in json.loads(lines[-1][len("RESULT ") :]):
+            with tempfile.TemporaryDirectory() as jax_cache:
+                # a fresh JAX disk cache: empty for the first process, holding
+                # what the first compiled for the second
+                env = {**os.environ, "HEPPROB_COMPILATION_CACHE": jax_cache}
+                first, second = (_child(cmd, env, name) for _ in range(2))
+            rows = [("cold0", *first[0][1:]), *second]
+            for call, wall, e, mean in rows:
                 rates[nbins, nnp, name, call] = e / wall
                 print(
                     f"{nbins:5d} {nnp:4d} {name:>8} {call:>5} {wall:9.2f} {e:8.0f} "
@@ -252,7 +265,7 @@ def main() -> None:
                 )
     print("\nESS/s ratios, hepprob / peer (goal: >= 1 vs numpyro, >= 3 vs pymc)")
     for nbins, nnp in sizes:
-        for call in ("cold", "warm"):
+        for call in ("cold0", "cold", "warm"):
             ours = rates[nbins, nnp, "hepprob", call]
             vs = "  ".join(
                 f"vs {peer} {ours / rates[nbins, nnp, peer, call]:5.2f}"

@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import NUTS
+from numpyro.infer import NUTS, init_to_sample
 from numpyro.util import nested_attrgetter
 
 __all__ = ["cached", "clear_cache", "run_nuts", "split_arguments"]
@@ -97,8 +97,6 @@ def run_nuts(
     kernel = NUTS(model, init_strategy=init_strategy, **nuts_settings)
     if num_chains > 1:
         key = jax.random.split(key, num_chains)  # as MCMC.run does
-    state = kernel.init(key, num_warmup, None, model_args=args, model_kwargs=kwargs)
-
     fields = ("z", "diverging", *extra_fields)
     settings = (
         num_warmup,
@@ -107,6 +105,19 @@ def run_nuts(
         fields,
         *sorted(nuts_settings.items()),
     )
+    if init_strategy is init_to_sample:  # a start rule without values of its own
+        init = cached(
+            ("init", model, signature, settings),
+            lambda: jax.jit(
+                lambda key, arrays: kernel.init(key, num_warmup, None, *rebuild(arrays))
+            ),
+        )
+        state = init(key, arrays)
+        if not np.all(np.isfinite(jax.device_get(state.potential_energy))):
+            msg = "Cannot find valid initial parameters (non-finite log density)"
+            raise RuntimeError(msg)
+    else:
+        state = kernel.init(key, num_warmup, None, *(args, kwargs))
     loop = cached(
         ("nuts", model, signature, settings),
         lambda: _compile(kernel, rebuild, num_warmup, num_samples, num_chains, fields),

@@ -461,3 +461,15 @@ def test_draws_equal_numpyro_mcmc_with_the_same_key():
                 rtol=1e-9,
                 atol=1e-12,
             )
+
+
+def test_no_finite_start_point_is_a_model_error_on_both_paths():
+    def never(n):
+        lam = hepprob.param("lam", 5.0, 0.0, 100.0)
+        numpyro.factor("never", -np.inf * lam)
+
+    for progress_bar in (False, True):  # compiled-loop path and NumPyro's MCMC
+        with pytest.raises(ModelError, match="not finite at any start point"):
+            hepprob.mcmc(
+                never, 1.0, num_warmup=10, num_samples=10, progress_bar=progress_bar
+            )
