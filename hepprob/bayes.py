@@ -131,7 +131,9 @@ def mcmc(
         progress_bar: show NumPyro's progress bar (``None``: when stderr is a
             terminal). Without it the compiled sampler is kept: a later call
             with the same model function (or ``Model``), the same shapes and
-            settings, and new data, priors or seed does not compile again.
+            settings, and new data, priors or seed does not compile again
+            (as with ``jax.jit``, arrays the model function closes over are
+            read once, at the first call).
         chain_method: ``"parallel"``, ``"vectorized"`` or ``"sequential"``
             (``None``: chosen as above).
         target_accept_prob: NUTS target acceptance probability, in (0, 1).

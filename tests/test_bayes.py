@@ -418,25 +418,29 @@ def test_init_at_the_mle_and_from_a_mapping():
 # --- the compiled sampler is reused: it must sample the new data's posterior ------
 
 
-def test_cached_sampler_samples_the_posterior_of_new_data():
-    """Second and third runs reuse the compiled loop; each sees its own data and prior."""
+def test_cached_sampler_samples_the_posterior_of_new_data(monkeypatch):
+    """Later runs reuse the compiled loop; each sees its own data and prior."""
+    from hepprob import _sampler
+
+    compiled = []
+    compile_ = _sampler._compile
+    monkeypatch.setattr(
+        _sampler, "_compile", lambda *a: compiled.append(1) or compile_(*a)
+    )
+    _sampler.clear_cache()
     kwargs = {"num_warmup": 300, "num_samples": 600, "num_chains": 2}
     kwargs["progress_bar"] = False
     for n_obs, alpha, seed in ((3.0, ALPHA, 4), (30.0, ALPHA, 5), (30.0, 7.0, 6)):
+        prior = npd.Gamma(jax.numpy.asarray(alpha), BETA)  # an array: not baked in
         idata = hepprob.mcmc(
-            counting,
-            np.array(n_obs),
-            seed=seed,
-            priors={"lam": npd.Gamma(alpha, BETA)},
-            **kwargs,
+            counting, np.array(n_obs), seed=seed, priors={"lam": prior}, **kwargs
         )
         post = scipy.stats.gamma(alpha + n_obs, scale=1.0 / (BETA + 1.0))
         lam = idata.posterior["lam"].values
         _within_mcse(lam, post.mean())
-        var = post.var()
-        sq = (lam - post.mean()) ** 2
-        _within_mcse(sq, var)
+        _within_mcse((lam - post.mean()) ** 2, post.var())
         np.testing.assert_array_equal(idata.observed_data["n"].values, n_obs)
+    assert len(compiled) == 1  # one compiled loop served all three runs
 
 
 def test_draws_equal_numpyro_mcmc_with_the_same_key():
