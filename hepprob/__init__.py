@@ -11,7 +11,9 @@ What to use when:
   ``hepprob.histfactory`` reads pyhf JSON workspaces.
 
 Importing hepprob switches JAX to float64 (``jax_enable_x64``): likelihood fits
-need it, and every array hepprob makes is float64.
+need it, and every array hepprob makes is float64. It also turns on JAX's
+persistent compilation cache in ``~/.cache/hepprob/jax`` (set
+``HEPPROB_COMPILATION_CACHE`` to another path, or to ``off``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ import jax
 
 # Likelihood fits need double precision: switch it on once, at import.
 jax.config.update("jax_enable_x64", True)
+
+from hepprob._compilation_cache import configure as _configure_compilation_cache
+
+# Compiled programs persist on disk between processes (HEPPROB_COMPILATION_CACHE).
+_configure_compilation_cache()
 
 from hepprob import (
     distributions,
