@@ -127,11 +127,22 @@ def toy_pvalues(
     obs_stat = stat(fs_mu[0], stage.twice_nll_data, stage.free_data[poi], mu)
     key_sb, key_b = jax.random.split(jax.random.PRNGKey(seed))
     stats, conv = [], []
+    # generated and fitted in batches of one size, then cut to ntoys: every
+    # ntoys runs the same shapes (no compile after the first toy-based test)
+    per_batch = max(eng.max_rows() // 2, 1)
+    n_batches = -(-int(ntoys) // per_batch)
     for pars_h, key in ((xs_mu[0], key_sb), (stage.asimov_pars, key_b)):
-        toys = np.asarray(sample_data(eng, pars_h, key, int(ntoys)))
+        toys = np.concatenate(
+            [
+                np.asarray(
+                    sample_data(eng, pars_h, jax.random.fold_in(key, i), per_batch)
+                )
+                for i in range(n_batches)
+            ]
+        )
         f_free, f_fix, muhat, c_h = _toy_fits(eng, setup, mu, toys)
-        stats.append(np.asarray(stat(f_fix, f_free, muhat, mu)))
-        conv.append(c_h)
+        stats.append(np.asarray(stat(f_fix, f_free, muhat, mu))[:ntoys])
+        conv.append(c_h[:ntoys])
     mle.warn_unconverged(np.concatenate(conv), "hypotest (toy fits)")
     sb_stats, b_stats = stats
     obs = _empirical(sb_stats, b_stats, np.asarray(obs_stat)[None])
@@ -166,6 +177,6 @@ def _toy_fits(
     tiled = mle.Setup(
         np.repeat(toys, 2, axis=0), *(np.tile(a, (n, 1)) for a in rows[1:])
     )
-    xs, fs, ok = eng.run_rows(tiled)
+    xs, fs, ok = eng.run_rows(tiled, full=True)
     ok = ok.reshape(n, 2)
     return fs[0::2], fs[1::2], xs[0::2, eng.poi_index()], ok[:, 0] & ok[:, 1]

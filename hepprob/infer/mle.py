@@ -293,33 +293,35 @@ class Engine:
             self._programs[key] = jax.jit(builder(self))
         return self._programs[key]
 
-    def run_rows(self, rows: Setup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def run_rows(
+        self, rows: Setup, full: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fit a batch of rows (a :class:`Setup` with a leading axis) by compiled calls.
 
-        Only two batch sizes are ever compiled per model: one row, and
-        :meth:`max_rows` rows. Rows go in chunks of ``max_rows``; a remainder
-        of more than half a chunk is padded to one, a smaller one runs row by
-        row. So a fit, a hypotest, a scan, a limit search and toys share two
-        programs, and a new dataset or POI value never recompiles. Returns
-        NumPy arrays ``(x, twice_nll, converged)``.
+        Rows go in chunks of :meth:`max_rows`, each padded (by repeating its
+        last row) to a power of two, or to a whole chunk with ``full`` (toys:
+        one program for every number of toys). One or two rows run one by one,
+        so a fit and a hypotest share the one-row program. A new dataset or
+        POI value never recompiles. Returns NumPy ``(x, twice_nll, converged)``.
         """
         rows = Setup(*(np.asarray(a) for a in rows))
         n = int(rows.init.shape[0])
         program = self.jitted("rows", _build_rows)
         cap = self.max_rows()
-        if n == 1 or n == cap:
-            return tuple(np.asarray(o) for o in program(*rows))  # type: ignore[return-value]
-        parts = []
+        chunks = []
         for start in range(0, n, cap):
             size = min(cap, n - start)
-            if 2 * size > cap:  # one call, padded by repeating the last row
-                idx = np.minimum(np.arange(cap), size - 1) + start
-                calls = [(idx, size)]
+            if size <= 2 and not full:
+                chunks += [(start + i, 1, 1) for i in range(size)]
             else:
-                calls = [(np.array([start + i]), 1) for i in range(size)]
-            for idx, keep in calls:
-                out = program(*(a[idx] for a in rows))
-                parts.append([np.asarray(o)[:keep] for o in out])
+                chunks.append(
+                    (start, size, cap if full else 1 << (size - 1).bit_length())
+                )
+        parts = []
+        for start, size, bucket in chunks:
+            idx = np.minimum(np.arange(bucket), size - 1) + start
+            out = program(*(a[idx] for a in rows))
+            parts.append([np.asarray(o)[:size] for o in out])
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
     def fit_one(self, setup: Setup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
