@@ -145,14 +145,6 @@ class Engine:
         """:math:`-2\\ln L` as a scalar."""
         return -2.0 * jnp.sum(self._logpdf(pars, data))
 
-    def fit_core(
-        self, data: Array, init: Array, lower: Array, upper: Array, fixed: Array
-    ) -> tuple[Array, Array, Array]:
-        """One bounded fit, traceable: ``(x, twice_nll, converged)``."""
-        rows = (data[None], init[None], lower[None], upper[None], fixed[None])
-        x, f, ok = self.fit_rows(*rows)
-        return x[0], f[0], ok[0]
-
     def fit_rows(
         self, data: Array, init: Array, lower: Array, upper: Array, fixed: Array
     ) -> tuple[Array, Array, Array]:
