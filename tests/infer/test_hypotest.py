@@ -242,6 +242,21 @@ def test_toybased_is_reproducible_from_seed(validation_dir):
     assert float(a[1][0]) != float(c[1][0]) or float(a[1][1]) != float(c[1][1])
 
 
+def test_toybased_new_ntoys_reuses_the_program_and_stays_consistent(validation_dir):
+    """Another ntoys compiles nothing new; the tail fractions agree within errors."""
+    model, data, _ = built("1bin_shapesys", validation_dir)
+    eng = hepprob.infer.mle.engine(model)
+    kw = {"calctype": "toybased", "return_tail_probs": True}
+    _, (sb_a, b_a) = hepprob.infer.hypotest(1.0, data, model, ntoys=200, seed=5, **kw)
+    size = eng.jitted("rows", None)._cache_size()
+    _, (sb_b, b_b) = hepprob.infer.hypotest(1.0, data, model, ntoys=700, seed=6, **kw)
+    assert eng.jitted("rows", None)._cache_size() == size
+    for a, b in ((sb_a, sb_b), (b_a, b_b)):
+        p = 0.5 * (float(a) + float(b))
+        sigma = np.sqrt(p * (1 - p) * (1 / 200 + 1 / 700)) + 1e-3
+        assert abs(float(a) - float(b)) < 4 * sigma
+
+
 # --- bad input ----------------------------------------------------------------------
 
 
