@@ -11,8 +11,13 @@ from numpyro.distributions import Distribution, constraints
 from numpyro.distributions.util import lazy_property, validate_sample
 
 from hepprob.distributions._checks import check_range, is_concrete
-from hepprob.distributions._quadrature import gauss_legendre
-from hepprob.distributions.background import _Ranged, _take
+from hepprob.distributions._quadrature import (
+    gauss_legendre,
+    solve_increasing,
+    table_index,
+    table_take,
+)
+from hepprob.distributions.background import _Ranged, _take, _trapezoid_root
 from hepprob.errors import ParameterError
 
 __all__ = ["Truncated", "range_mass"]
@@ -257,7 +262,9 @@ class Truncated(_Ranged):
             return jnp.clip(
                 self.base.icdf(c_lo + q * (c_hi - c_lo)), self.low, self.high
             )
-        if self.analytic and not bool(
+        if not self.analytic:
+            return self._numeric_icdf(q)
+        if not bool(
             is_concrete((self.low, self.high))
             and np.all(np.isfinite(self.low))
             and np.all(np.isfinite(self.high))
@@ -265,6 +272,71 @@ class Truncated(_Ranged):
             msg = "Truncated: numeric icdf/sampling needs a finite range (or a base with icdf)"
             raise ParameterError(msg)
         return super().icdf(q)
+
+    def _legendre_table(self) -> tuple[Array, Array, Array]:
+        """Per icdf cell: start, width and Legendre coefficients of the density.
+
+        The coefficients ``(cells, nodes, *batch)`` are those of the polynomial
+        through the scaled density at the cell's Gauss–Legendre nodes (discrete
+        Legendre transform, exact at the nodes), so its integral over the cell is
+        the same Gauss–Legendre sum that the cdf table holds.
+        """
+        x, w = gauss_legendre(self._nodes)
+        n, cells = self._nodes, self._icdf_grid
+        legendre = np.polynomial.legendre.legvander(x, n - 1).T  # P_j(x_i): (n, n)
+        transform = (np.arange(n)[:, None] + 0.5) * legendre * w[None, :]
+        frac = np.arange(cells + 1) / cells
+        edges = self.low + (self.high - self.low) * frac.reshape(
+            (-1,) + (1,) * self.low.ndim
+        )
+        start, width = edges[:-1], edges[1:] - edges[:-1]
+        pts = start[:, None] + width[:, None] * (0.5 * (x + 1.0)).reshape(
+            (1, n) + (1,) * self.low.ndim
+        )
+        f = jnp.exp(self.base.log_prob(pts) - self._shift)
+        coef = jnp.tensordot(jnp.asarray(transform), jnp.moveaxis(f, 1, 0), axes=1)
+        return start, width, jnp.moveaxis(coef, 0, 1)
+
+    def _numeric_icdf(self, q: Array) -> Array:
+        """Inverse of the quadrature cdf: a cell by binary search, then Newton.
+
+        Inside a cell the cdf is the integral of the density's Legendre
+        interpolant (a polynomial: no base density calls in the Newton steps),
+        started from the inverse of the trapezoid through the end densities.
+        """
+        start, width, coef = self._legendre_table()
+        n = self._nodes
+        cum = jnp.cumsum(width * coef[:, 0], axis=0)  # cell mass = width * c_0
+        cum = jnp.concatenate([jnp.zeros_like(cum[:1]), cum], axis=0)
+        target = q * cum[-1]
+        k = table_index(jax.lax.stop_gradient(cum), jax.lax.stop_gradient(target))
+        a, h = table_take(start, k), table_take(width, k)
+        c = [table_take(coef[:, j], k) for j in range(n)]
+        rest = target - table_take(cum, k)
+
+        def poly(y: Array) -> tuple[Array, Array]:
+            # density sum_j c_j P_j(y) and its integral from -1 (A&S 22.13.9)
+            p_prev, p = jnp.ones_like(y), y
+            dens, mass = c[0], c[0] * (y + 1.0)
+            for j in range(1, n):
+                p_next = ((2 * j + 1) * y * p - j * p_prev) / (j + 1)
+                dens = dens + c[j] * p
+                mass = mass + c[j] * (p_next - p_prev) / (2 * j + 1)
+                p_prev, p = p, p_next
+            return dens, 0.5 * mass
+
+        scale = jnp.where(cum[-1] > 0, cum[-1], 1.0) / self._icdf_grid
+
+        def g(x: Array) -> tuple[Array, Array]:
+            dens, mass = poly(2.0 * (x - a) / h - 1.0)
+            return (h * mass - rest) / scale, dens / scale
+
+        d_a, d_b = poly(-jnp.ones_like(a))[0], poly(jnp.ones_like(a))[0]
+        frac_mass = jnp.clip(rest / jnp.where(h * c[0] > 0, h * c[0], 1.0), 0.0, 1.0)
+        x0 = a + h * _trapezoid_root(d_a, d_b, frac_mass)
+        xtol = 1e-15 * jnp.abs(self.high - self.low)
+        x = solve_increasing(g, a, a + h, x0, iterations=60, xtol=xtol)
+        return jnp.clip(x, self.low, self.high)
 
 
 def _has(base: Distribution, method: str) -> bool:
