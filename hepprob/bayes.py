@@ -135,7 +135,9 @@ def mcmc(
             (as with ``jax.jit``, arrays the model function closes over are
             read once, at the first call).
         chain_method: ``"parallel"``, ``"vectorized"`` or ``"sequential"``
-            (``None``: chosen as above).
+            (``None``: chosen as above). Parallel and sequential chains, and
+            the progress bar, go through NumPyro's ``MCMC``, which compiles
+            again at each call.
         target_accept_prob: NUTS target acceptance probability, in (0, 1).
         max_tree_depth: NUTS maximum tree depth.
         dense_mass: adapt a dense mass matrix (helps correlated parameters).
