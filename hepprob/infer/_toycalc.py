@@ -177,6 +177,6 @@ def _toy_fits(
     tiled = mle.Setup(
         np.repeat(toys, 2, axis=0), *(np.tile(a, (n, 1)) for a in rows[1:])
     )
-    xs, fs, ok = eng.run_rows(tiled, full=True)
+    xs, fs, ok = eng.run_rows(tiled)
     ok = ok.reshape(n, 2)
     return fs[0::2], fs[1::2], xs[0::2, eng.poi_index()], ok[:, 0] & ok[:, 1]

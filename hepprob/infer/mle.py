@@ -22,9 +22,10 @@ FIT_TOL = 1e-10
 FIT_MAX_ITER = 500
 
 # Rows times parameters squared of one compiled batch of fits on CPU, and the
-# largest batch (see Engine.max_rows).
+# largest CPU batch: small enough that a padded limit-search step stays cheap
+# (see Engine.max_rows).
 _ROW_BUDGET = 4096
-_MAX_ROWS = 1024
+_MAX_ROWS = 64
 
 
 def twice_nll(pars: ArrayLike, data: ArrayLike, model: Any) -> Array:
@@ -285,16 +286,15 @@ class Engine:
             self._programs[key] = jax.jit(builder(self))
         return self._programs[key]
 
-    def run_rows(
-        self, rows: Setup, full: bool = False
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def run_rows(self, rows: Setup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fit a batch of rows (a :class:`Setup` with a leading axis) by compiled calls.
 
-        Rows go in chunks of :meth:`max_rows`, each padded (by repeating its
-        last row) to a power of two, or to a whole chunk with ``full`` (toys:
-        one program for every number of toys). One or two rows run one by one,
-        so a fit and a hypotest share the one-row program. A new dataset or
-        POI value never recompiles. Returns NumPy ``(x, twice_nll, converged)``.
+        Exactly two batch sizes are compiled per model: one row, and
+        :meth:`max_rows` rows. One or two rows run one by one (a fit, a
+        hypotest); more go in chunks of ``max_rows``, the last padded by
+        repeating its last row (scans, limit searches, toys). A new dataset,
+        POI value, scan length or number of toys never recompiles. Returns
+        NumPy ``(x, twice_nll, converged)``.
         """
         rows = Setup(*(np.asarray(a) for a in rows))
         n = int(rows.init.shape[0])
@@ -303,12 +303,10 @@ class Engine:
         chunks = []
         for start in range(0, n, cap):
             size = min(cap, n - start)
-            if size <= 2 and not full:
+            if size <= 2:
                 chunks += [(start + i, 1, 1) for i in range(size)]
             else:
-                chunks.append(
-                    (start, size, cap if full else 1 << (size - 1).bit_length())
-                )
+                chunks.append((start, size, cap))
         parts = []
         for start, size, bucket in chunks:
             idx = np.minimum(np.arange(bucket), size - 1) + start
@@ -329,9 +327,10 @@ class Engine:
         fit row by row; small models gain from batches (the per-iteration
         overhead is shared). Accelerators run rows in parallel: larger batches.
         """
-        budget = _ROW_BUDGET if jax.default_backend() == "cpu" else 64 * _ROW_BUDGET
+        cpu = jax.default_backend() == "cpu"
+        budget, most = (_ROW_BUDGET, _MAX_ROWS) if cpu else (64 * _ROW_BUDGET, 4096)
         npars = max(int(self.model.config.npars), 1)
-        rows = min(max(budget // npars**2, 1), _MAX_ROWS)
+        rows = min(max(budget // npars**2, 1), most)
         return 1 << (rows.bit_length() - 1)
 
     # -- checked inputs ---------------------------------------------------------
