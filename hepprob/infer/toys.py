@@ -21,6 +21,7 @@ import numpyro.distributions as npd
 from numpyro import handlers
 from numpyro.primitives import Messenger
 
+from hepprob._sampler import cached, split_arguments
 from hepprob._typing import Array, ArrayLike, PRNGKey
 from hepprob.errors import ParameterError
 from hepprob.infer.minimize import minimize
@@ -180,8 +181,10 @@ def toys(
 ) -> ToyResult:
     """Generate ``n_toys`` datasets at ``params`` and fit each one.
 
-    All toys of a batch are generated and fitted by one jitted, vmapped program;
-    the batch program compiles once and is reused for every batch.
+    All toys of a batch are generated and fitted by one jitted, vmapped program.
+    It compiles once per model structure and batch size and is kept: every
+    batch, and a later call with new truth, start values or data of the same
+    shapes, reuses it.
 
     Args:
         model: a NumPyro model with ``hepprob.param`` sites and observed data.
@@ -215,30 +218,25 @@ def toys(
     truth = structure.flatten(params)
     fixed_mask, start = _fixed_and_start(structure, truth, init, fixed)
     lower, upper = jnp.asarray(structure.lower), jnp.asarray(structure.upper)
-    draw = _observed_sites(model, structure)
-
-    def toy_nll(vector: Array, data: dict[str, Array]) -> Array:
-        conditioned = handlers.condition(model, data=data)
-        return -log_likelihood(conditioned, structure, model_args, model_kwargs)(vector)
-
-    def one(k: PRNGKey) -> tuple[Array, ...]:
-        data = draw(k, truth, model_args, model_kwargs)
-        res = minimize(toy_nll, start, lower, upper, fixed_mask, args=(data,))
-        hess = jax.hessian(toy_nll)(res.x, data)
-        free = ~fixed_mask
-        hess_free = jnp.where(
-            free[:, None] & free[None, :], hess, jnp.eye(hess.shape[0])
-        )
-        cov = jnp.linalg.inv(hess_free)
-        err = jnp.where(free, jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0)), 0.0)
-        ok = res.converged & jnp.all(jnp.isfinite(err))
-        return res.x, err, res.fun, ok
-
-    batch = jax.jit(jax.vmap(one))
+    arrays, rebuild, signature = split_arguments(model_args, model_kwargs)
+    # One batch size per model: powers of two up to batch_size, the last batch
+    # padded with repeats of its final key (their fits are dropped).
+    size = min(int(batch_size), 1 << (n_toys - 1).bit_length())
+    batch = cached(
+        ("toys", model, signature, size),
+        lambda: _toy_program(model, structure, rebuild),
+    )
     keys = jax.random.split(key, n_toys)
-    pieces = [batch(keys[i : i + batch_size]) for i in range(0, n_toys, batch_size)]
+    pieces = []
+    for i in range(0, n_toys, size):
+        chunk = keys[i : i + size]
+        pad = size - chunk.shape[0]
+        if pad:
+            chunk = jnp.concatenate([chunk, jnp.repeat(chunk[-1:], pad, axis=0)])
+        out = batch(chunk, truth, start, fixed_mask, lower, upper, arrays)
+        pieces.append([np.asarray(o)[: size - pad] for o in out])
     values, errors, nll, converged = (
-        np.concatenate([np.asarray(p[j]) for p in pieces]) for j in range(4)
+        np.concatenate([p[j] for p in pieces]) for j in range(4)
     )
     return ToyResult(
         par_names=structure.par_names,
@@ -256,6 +254,45 @@ def _check_count(n_toys: int) -> int:
         msg = f"n_toys must be a positive integer, got {n_toys!r}"
         raise ParameterError(msg)
     return int(n_toys)
+
+
+def _toy_program(
+    model: Callable[..., Any],
+    structure: ModelStructure,
+    rebuild: Callable[..., Any],
+) -> Callable[..., tuple[Array, ...]]:
+    """The jitted, vmapped generate + fit + Hesse of a batch of toy keys.
+
+    Everything that changes between calls (truth, start, fixed mask, bounds, the
+    model's array arguments) is an argument, so the program compiles once per
+    model structure and batch size.
+    """
+
+    def program(keys, truth, start, fixed_mask, lower, upper, arrays):  # type: ignore[no-untyped-def]
+        model_args, model_kwargs = rebuild(arrays)
+        draw = _observed_sites(model, structure)
+
+        def toy_nll(vector: Array, data: dict[str, Array]) -> Array:
+            conditioned = handlers.condition(model, data=data)
+            nll = log_likelihood(conditioned, structure, model_args, model_kwargs)
+            return -nll(vector)
+
+        def one(k: PRNGKey) -> tuple[Array, ...]:
+            data = draw(k, truth, model_args, model_kwargs)
+            res = minimize(toy_nll, start, lower, upper, fixed_mask, args=(data,))
+            hess = jax.hessian(toy_nll)(res.x, data)
+            free = ~fixed_mask
+            hess_free = jnp.where(
+                free[:, None] & free[None, :], hess, jnp.eye(hess.shape[0])
+            )
+            cov = jnp.linalg.inv(hess_free)
+            err = jnp.where(free, jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0)), 0.0)
+            ok = res.converged & jnp.all(jnp.isfinite(err))
+            return res.x, err, res.fun, ok
+
+        return jax.vmap(one)(keys)
+
+    return jax.jit(program)
 
 
 def _fixed_and_start(
