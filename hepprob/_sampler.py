@@ -141,9 +141,10 @@ def _compile(
 ) -> Callable[..., Any]:
     """The jitted warmup + sampling loop; ``kernel`` must be initialised already.
 
-    It mirrors ``numpyro.util.fori_collect``: every transition runs the same body,
-    and the collected fields (latent values constrained, as NumPyro's
-    ``postprocess_fn`` does) are written once the warmup is over.
+    The same transitions as ``numpyro.util.fori_collect``: ``num_warmup`` steps,
+    then ``num_samples`` steps whose fields are collected (latent values
+    constrained, as NumPyro's ``postprocess_fn`` does). ``lax.scan`` stacks the
+    draws; no buffer is copied per step.
     """
 
     def loop(state: Any, arrays: Sequence[Any]) -> list[Any]:
@@ -157,26 +158,15 @@ def _compile(
             values[0] = constrain(values[0])
             return values
 
-        shapes = jax.eval_shape(collect, state)
-        collection = jax.tree_util.tree_map(
-            lambda s: jnp.zeros((num_samples, *s.shape), s.dtype), shapes
-        )
+        def step(_: Any, state: Any) -> Any:
+            return kernel.sample(state, args, kwargs)
 
-        def body(i: Any, carry: tuple[Any, Any]) -> tuple[Any, Any]:
-            state, collection = carry
-            state = kernel.sample(state, args, kwargs)
-            idx = i - num_warmup
+        def draw(state: Any, _: Any) -> tuple[Any, list[Any]]:
+            state = step(None, state)
+            return state, collect(state)
 
-            def store(array: Any, value: Any) -> Any:
-                return jax.lax.cond(
-                    idx >= 0, lambda a: a.at[idx].set(value), lambda a: a, array
-                )
-
-            collection = jax.tree_util.tree_map(store, collection, collect(state))
-            return state, collection
-
-        total = num_warmup + num_samples
-        _, collection = jax.lax.fori_loop(0, total, body, (state, collection))
+        state = jax.lax.fori_loop(0, num_warmup, step, state)
+        _, collection = jax.lax.scan(draw, state, length=num_samples)
         return collection
 
     return jax.jit(loop)
