@@ -41,7 +41,8 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS, init_to_sample, init_to_value
 from numpyro.primitives import Messenger
 
-from hepprob._sampler import cached, run_nuts, split_arguments
+from hepprob._program_cache import cached, split_arguments
+from hepprob._sampler import run_nuts
 from hepprob.errors import ConvergenceWarning, ModelError, ParameterError
 from hepprob.model import PARAM_KEY
 

@@ -420,14 +420,14 @@ def test_init_at_the_mle_and_from_a_mapping():
 
 def test_cached_sampler_samples_the_posterior_of_new_data(monkeypatch):
     """Later runs reuse the compiled loop; each sees its own data and prior."""
-    from hepprob import _sampler
+    from hepprob import _program_cache, _sampler
 
     compiled = []
     compile_ = _sampler._compile
     monkeypatch.setattr(
         _sampler, "_compile", lambda *a: compiled.append(1) or compile_(*a)
     )
-    _sampler.clear_cache()
+    _program_cache.clear_cache()
     kwargs = {"num_warmup": 300, "num_samples": 600, "num_chains": 2}
     kwargs["progress_bar"] = False
     for n_obs, alpha, seed in ((3.0, ALPHA, 4), (30.0, ALPHA, 5), (30.0, 7.0, 6)):

@@ -21,7 +21,7 @@ import numpyro.distributions as npd
 from numpyro import handlers
 from numpyro.primitives import Messenger
 
-from hepprob._sampler import cached, split_arguments
+from hepprob._program_cache import cached, split_arguments
 from hepprob._typing import Array, ArrayLike, PRNGKey
 from hepprob.errors import ParameterError
 from hepprob.infer.minimize import minimize

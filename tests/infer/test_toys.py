@@ -108,7 +108,7 @@ def test_simulated_counts_are_float64():
 def test_second_toy_run_reuses_its_program_and_sees_new_inputs():
     """New truth, start values, n_toys and data values: one compiled program, and
     fits still equal the closed-form Gaussian MLE of the new toys."""
-    from hepprob import _sampler
+    from hepprob import _program_cache
 
     def model(x):
         mu = hepprob.param("mu", 0.0, -10.0, 10.0)
@@ -116,7 +116,7 @@ def test_second_toy_run_reuses_its_program_and_sees_new_inputs():
         numpyro.sample("x", npd.Normal(mu, sigma), obs=x)
 
     def programs():
-        return [k for k in _sampler._CACHE if k[0] == "toys" and k[1] is model]
+        return [k for k in _program_cache._CACHE if k[0] == "toys" and k[1] is model]
 
     n_events = 30
     for truth, n_toys, seed in (
