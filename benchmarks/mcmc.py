@@ -12,7 +12,8 @@ processes of its own, so none inherits another's compiled kernels):
   ``MCMC(NUTS(model))``, started like hepprob (a prior draw), so both run the
   same algorithm and draw the same samples;
 * ``pymc``: the same model written natively in PyMC, ``pm.sample`` (PyMC's own
-  NUTS, default settings, ``cores=1``: one process, like the JAX samplers).
+  NUTS, default settings: with several chains, ``pm.sample``'s default of one
+  process per core; ``--pymc-cores 1`` runs them in one process).
 
 Each sampler is timed three times per model size, wall time of the whole call:
 
@@ -155,6 +156,8 @@ class PymcRunner:
         self.pm = pm
         nnp = problem["log_shift"].shape[0]
         self.settings = {"draws": draws, "tune": warmup, "chains": chains}
+        cores = os.environ.get("BENCH_PYMC_CORES")
+        self.cores = {"cores": int(cores)} if cores else {}
         with pm.Model() as self.model:
             data = pm.Data("obs", problem["data"])
             mu = pm.Uniform("mu", 0.0, 10.0)
@@ -168,11 +171,11 @@ class PymcRunner:
         with self.model:
             self.pm.set_data({"obs": data})
             idata = self.pm.sample(
-                cores=1,
                 random_seed=seed,
                 progressbar=False,
                 compute_convergence_checks=False,
                 **self.settings,
+                **self.cores,
             )
         return idata.posterior["mu"].values
 
@@ -221,6 +224,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000, help="warmup = draws")
     parser.add_argument("--chains", type=int, default=1)
     parser.add_argument(
+        "--pymc-cores", type=int, help="PyMC processes (default: pm.sample's own)"
+    )
+    parser.add_argument(
         "--sizes", default="20x10,50x30,200x100", help="bins x NPs, comma separated"
     )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child: "name,bins,nps"
@@ -254,6 +260,8 @@ def main() -> None:
                 # a fresh JAX disk cache: empty for the first process, holding
                 # what the first compiled for the second
                 env = {**os.environ, "HEPPROB_COMPILATION_CACHE": jax_cache}
+                if args.pymc_cores:
+                    env["BENCH_PYMC_CORES"] = str(args.pymc_cores)
                 first, second = (_child(cmd, env, name) for _ in range(2))
             rows = [("cold0", *first[0][1:]), *second]
             for call, wall, e, mean in rows:

@@ -9,25 +9,35 @@ their array leaves, the values of their other leaves (Python numbers, strings)
 and the sampler settings. Array leaves are arguments of the compiled loop, never
 constants in it, so a cached loop run on new data samples the new posterior.
 
-The start point comes from NumPyro's own ``NUTS.init`` at each call (eagerly, so
-its "no valid initial parameters" error stays), and each step is NumPyro's
+The start point comes from NumPyro's own ``NUTS.init`` at each call (its "no
+valid initial parameters" error is raised here), and each step is NumPyro's
 ``NUTS.sample``: the draws are those of ``MCMC(NUTS(model)).run`` with the same
-key, for one chain or several vectorised ones.
+key, for one chain (several vectorised ones: to rounding).
+
+Across processes, both programs (start-point search and loop) are kept on disk
+by :mod:`hepprob._program_store`, keyed by a probe of the model (:func:`_probe`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
+from numpyro import handlers
 from numpyro.infer import NUTS, init_to_sample
+from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 from numpyro.util import nested_attrgetter
 
 from hepprob._program_cache import cached, split_arguments
+from hepprob._program_store import probe_key, stored_program
 
 __all__ = ["run_nuts"]
+
+# calls of the compiled loop per run when a progress bar is shown
+_PROGRESS_UPDATES = 50
 
 
 def run_nuts(
@@ -41,12 +51,15 @@ def run_nuts(
     num_chains: int,
     extra_fields: Sequence[str],
     init_strategy: Callable[..., Any],
+    progress_bar: bool = False,
     **nuts_settings: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Draws (constrained sites) and the extra fields, each shaped (chain, draw, ...).
 
     ``nuts_settings`` go to ``numpyro.infer.NUTS`` (hashable values); several
-    chains run vectorised on one device.
+    chains run vectorised on one device. With ``progress_bar`` the loop runs in
+    about 50 calls of one compiled chunk of steps, a tqdm bar advancing between
+    them (host callbacks inside the loop could not be stored on disk).
     """
     arrays, rebuild, signature = split_arguments(args, kwargs)
     kernel = NUTS(model, init_strategy=init_strategy, **nuts_settings)
@@ -60,11 +73,23 @@ def run_nuts(
         fields,
         *sorted(nuts_settings.items()),
     )
+    key_of = cached(  # the disk store's key: one probe trace per structure
+        ("nuts-key", model, signature, settings),
+        lambda: probe_key(
+            _probe(model, rebuild),
+            (key[0] if num_chains > 1 else key, arrays),
+            settings,
+        ),
+    )
     if init_strategy is init_to_sample:  # a start rule without values of its own
         init = cached(
             ("init", model, signature, settings),
-            lambda: jax.jit(
-                lambda key, arrays: kernel.init(key, num_warmup, None, *rebuild(arrays))
+            lambda: stored_program(
+                key_of and key_of + "-init",
+                lambda key, arrays: kernel.init(
+                    key, num_warmup, None, *rebuild(arrays)
+                ),
+                (key, arrays),
             ),
         )
         state = init(key, arrays)
@@ -73,11 +98,32 @@ def run_nuts(
             raise RuntimeError(msg)
     else:
         state = kernel.init(key, num_warmup, None, *(args, kwargs))
+    total = num_warmup + num_samples
+    steps = -(-total // _PROGRESS_UPDATES) if progress_bar else total
     loop = cached(
-        ("nuts", model, signature, settings),
-        lambda: _compile(kernel, rebuild, num_warmup, num_samples, num_chains, fields),
+        ("nuts", model, signature, settings, steps),
+        lambda: stored_program(
+            key_of and f"{key_of}-loop{steps}",
+            _loop(
+                lambda: NUTS(model, init_strategy=init_to_sample, **nuts_settings),
+                rebuild,
+                num_warmup,
+                steps,
+                num_chains,
+                fields,
+            ),
+            (state, arrays),
+        ),
     )
-    collected = jax.device_get(loop(state, arrays))
+    chunks = []
+    with _progress(total, num_warmup, progress_bar) as advance:
+        for done in range(0, total, steps):
+            state, chunk = loop(state, arrays)
+            chunks.append(jax.device_get(chunk))
+            advance(min(steps, total - done))
+    collected = jax.tree_util.tree_map(
+        lambda *parts: np.concatenate(parts)[num_warmup:total], *chunks
+    )
     if num_chains == 1:
         collected = jax.tree_util.tree_map(lambda x: x[None], collected)
     else:  # (draw, chain, ...) -> (chain, draw, ...)
@@ -86,42 +132,96 @@ def run_nuts(
     return samples, dict(zip(fields[1:], rest, strict=True))
 
 
-def _compile(
-    kernel: NUTS,
+def _probe(
+    model: Callable[..., Any],
+    rebuild: Callable[[Sequence[Any]], tuple[tuple[Any, ...], dict[str, Any]]],
+) -> Callable[..., Any]:
+    """What the NUTS programs compute of the model, traced once for their key.
+
+    A prior draw of every site (the code of the start rule), and at a point of
+    the unconstrained space the potential energy with its gradient and the
+    constrained values: with NumPyro's version and the sampler settings these
+    fix the start-point search and the NUTS loop.
+    """
+
+    def probe(key: jax.Array, arrays: Sequence[Any]) -> Any:
+        args, kwargs = rebuild(arrays)
+        draw = handlers.trace(handlers.seed(model, key)).get_trace(*args, **kwargs)
+        latent = {
+            name: site["value"]
+            for name, site in draw.items()
+            if site["type"] == "sample" and not site["is_observed"]
+        }
+        point = unconstrain_fn(model, args, kwargs, latent)
+
+        def potential(point: Any) -> Any:
+            return potential_energy(model, args, kwargs, point)
+
+        return (
+            latent,
+            jax.value_and_grad(potential)(point),
+            constrain_fn(model, args, kwargs, point),
+        )
+
+    return probe
+
+
+def _loop(
+    make_kernel: Callable[[], NUTS],
     rebuild: Callable[[Sequence[Any]], tuple[tuple[Any, ...], dict[str, Any]]],
     num_warmup: int,
-    num_samples: int,
+    steps: int,
     num_chains: int,
     fields: tuple[str, ...],
 ) -> Callable[..., Any]:
-    """The jitted warmup + sampling loop; ``kernel`` must be initialised already.
+    """``steps`` NUTS transitions from a state: the new state and the stacked fields.
 
-    The same transitions as ``numpyro.util.fori_collect``: ``num_warmup`` steps,
-    then ``num_samples`` steps whose fields are collected (latent values
-    constrained, as NumPyro's ``postprocess_fn`` does). ``lax.scan`` stacks the
-    draws; no buffer is copied per step.
+    The transitions of ``numpyro.util.fori_collect``, each collecting ``fields``
+    (latent values constrained, as NumPyro's ``postprocess_fn`` does). One
+    ``lax.scan`` runs warmup and sampling alike (the kernel adapts while
+    ``state.i < num_warmup``), so the program holds one copy of the NUTS
+    transition, not two; the caller drops the warmup rows.
     """
 
     def loop(state: Any, arrays: Sequence[Any]) -> list[Any]:
         args, kwargs = rebuild(arrays)
+        # a kernel of its own, set up for these arguments (the start state
+        # comes in, maybe from a stored program): a fixed key, the result unused
+        kernel = make_kernel()
+        key = jax.random.PRNGKey(0)
+        if num_chains > 1:
+            key = jax.random.split(key, num_chains)
+        kernel.init(key, num_warmup, None, args, kwargs)
         constrain = kernel.postprocess_fn(args, kwargs)
         if num_chains > 1:
             constrain = jax.vmap(constrain)
 
-        def collect(state: Any) -> list[Any]:
+        def draw(state: Any, _: Any) -> tuple[Any, list[Any]]:
+            state = kernel.sample(state, args, kwargs)
             values = list(nested_attrgetter(*fields)(state))
             values[0] = constrain(values[0])
-            return values
+            return state, values
 
-        def step(_: Any, state: Any) -> Any:
-            return kernel.sample(state, args, kwargs)
+        return jax.lax.scan(draw, state, length=steps)
 
-        def draw(state: Any, _: Any) -> tuple[Any, list[Any]]:
-            state = step(None, state)
-            return state, collect(state)
+    return loop
 
-        state = jax.lax.fori_loop(0, num_warmup, step, state)
-        _, collection = jax.lax.scan(draw, state, length=num_samples)
-        return collection
 
-    return jax.jit(loop)
+@contextlib.contextmanager
+def _progress(
+    total: int, num_warmup: int, show: bool
+) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar over all steps, labelled warmup, then sample; a no-op if not shown."""
+    if not show:
+        yield lambda _: None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="warmup", unit="step") as bar:
+
+        def advance(n: int) -> None:
+            bar.update(n)
+            if bar.n >= num_warmup and bar.desc != "sample":
+                bar.set_description("sample")
+
+        yield advance

@@ -42,6 +42,7 @@ from numpyro.infer import MCMC, NUTS, init_to_sample, init_to_value
 from numpyro.primitives import Messenger
 
 from hepprob._program_cache import cached, split_arguments
+from hepprob._rhat import rank_rhat
 from hepprob._sampler import run_nuts
 from hepprob.errors import ConvergenceWarning, ModelError, ParameterError
 from hepprob.model import PARAM_KEY
@@ -129,16 +130,16 @@ def mcmc(
             parameters start from the prior).
         priors: ``{name: numpyro distribution}`` replacing the priors of those
             parameters for this run (see :func:`with_priors`).
-        progress_bar: show NumPyro's progress bar (``None``: when stderr is a
-            terminal). Without it the compiled sampler is kept: a later call
+        progress_bar: show a progress bar (``None``: when stderr is a
+            terminal). Either way the compiled sampler is kept: a later call
             with the same model function (or ``Model``), the same shapes and
             settings, and new data, priors or seed does not compile again
             (as with ``jax.jit``, arrays the model function closes over are
-            read once, at the first call).
+            read once, at the first call), and a new process loads it from
+            the compilation cache's directory without tracing it.
         chain_method: ``"parallel"``, ``"vectorized"`` or ``"sequential"``
-            (``None``: chosen as above). Parallel and sequential chains, and
-            the progress bar, go through NumPyro's ``MCMC``, which compiles
-            again at each call.
+            (``None``: chosen as above). Several parallel or sequential chains
+            go through NumPyro's ``MCMC``, which compiles again at each call.
         target_accept_prob: NUTS target acceptance probability, in (0, 1).
         max_tree_depth: NUTS maximum tree depth.
         dense_mass: adapt a dense mass matrix (helps correlated parameters).
@@ -214,7 +215,7 @@ def mcmc(
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
     try:
-        if progress_bar or (num_chains > 1 and chain_method != "vectorized"):
+        if num_chains > 1 and chain_method != "vectorized":
             samples, stats = _run_mcmc(
                 sampled,
                 model_args,
@@ -228,7 +229,7 @@ def mcmc(
                 chain_method=chain_method,
                 progress_bar=bool(progress_bar),
             )
-        else:  # no progress bar: the compiled loop is reused by later calls
+        else:  # the compiled loop, reused by later calls and processes
             samples, stats = run_nuts(
                 sampled,
                 model_args,
@@ -239,6 +240,7 @@ def mcmc(
                 num_samples=int(num_samples),
                 num_chains=int(num_chains),
                 extra_fields=_EXTRA_FIELDS,
+                progress_bar=bool(progress_bar),
                 **nuts,
             )
     except RuntimeError as err:
@@ -810,10 +812,11 @@ def _warn_on_problems(idata: az.InferenceData, num_chains: int) -> None:
         )
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
     if num_chains > 1:
-        rhat = _arviz().rhat(idata)
-        worst = max(
-            (float(np.nanmax(v.values)) for v in rhat.data_vars.values()), default=1.0
+        rhat = np.concatenate(
+            [np.ravel(rank_rhat(v.values)) for v in idata.posterior.data_vars.values()]
         )
+        rhat = rhat[np.isfinite(rhat)]
+        worst = float(rhat.max()) if rhat.size else 1.0
         if worst > 1.1:
             msg = f"mcmc: largest r_hat is {worst:.3f} (> 1.1): the chains disagree; sample longer"
             warnings.warn(msg, ConvergenceWarning, stacklevel=3)

@@ -423,10 +423,8 @@ def test_cached_sampler_samples_the_posterior_of_new_data(monkeypatch):
     from hepprob import _program_cache, _sampler
 
     compiled = []
-    compile_ = _sampler._compile
-    monkeypatch.setattr(
-        _sampler, "_compile", lambda *a: compiled.append(1) or compile_(*a)
-    )
+    build = _sampler._loop
+    monkeypatch.setattr(_sampler, "_loop", lambda *a: compiled.append(1) or build(*a))
     _program_cache.clear_cache()
     kwargs = {"num_warmup": 300, "num_samples": 600, "num_chains": 2}
     kwargs["progress_bar"] = False
@@ -443,12 +441,20 @@ def test_cached_sampler_samples_the_posterior_of_new_data(monkeypatch):
     assert len(compiled) == 1  # one compiled loop served all three runs
 
 
-def test_draws_equal_numpyro_mcmc_with_the_same_key():
-    """Same density, start rule and key as NumPyro's own MCMC: the same draws."""
+@pytest.mark.parametrize("progress_bar", [False, True])
+def test_draws_equal_numpyro_mcmc_with_the_same_key(progress_bar, capsys):
+    """Same density, start rule and key as NumPyro's own MCMC: the same draws
+    (with a progress bar too: the compiled loop then runs in chunks)."""
     for data in (DATA, DATA + 5.0):  # the second call reuses the compiled loop
         ours = hepprob.mcmc(
-            hf_like, data, num_warmup=100, num_samples=100, seed=2, progress_bar=False
+            hf_like,
+            data,
+            num_warmup=100,
+            num_samples=100,
+            seed=2,
+            progress_bar=progress_bar,
         )
+        assert ("sample: 100%" in capsys.readouterr().err) == progress_bar
         kernel = NUTS(hand_written, init_strategy=numpyro.infer.init_to_sample)
         ref = MCMC(
             kernel,
@@ -472,8 +478,7 @@ def test_no_finite_start_point_is_a_model_error_on_both_paths():
         lam = hepprob.param("lam", 5.0, 0.0, 100.0)
         numpyro.factor("never", -np.inf * lam)
 
-    for progress_bar in (False, True):  # compiled-loop path and NumPyro's MCMC
+    for chains in ({}, {"num_chains": 2, "chain_method": "sequential"}):
         with pytest.raises(ModelError, match="not finite at any start point"):
-            hepprob.mcmc(
-                never, 1.0, num_warmup=10, num_samples=10, progress_bar=progress_bar
-            )
+            # the compiled loop; NumPyro's MCMC for sequential chains
+            hepprob.mcmc(never, 1.0, num_warmup=10, num_samples=10, **chains)
