@@ -41,6 +41,7 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS, init_to_sample, init_to_value
 from numpyro.primitives import Messenger
 
+from hepprob._gc import gc_paused
 from hepprob._program_cache import cached, split_arguments
 from hepprob._rhat import rank_rhat
 from hepprob._sampler import run_nuts
@@ -89,6 +90,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(msg)
 
 
+@gc_paused
 def mcmc(
     model: Callable[..., Any],
     *model_args: Any,
