@@ -81,23 +81,37 @@ def run_nuts(
             settings,
         ),
     )
+    set_up = []  # holds True once `kernel` was initialised (traced or run) here
+
+    def start(key: jax.Array, arrays: Sequence[Any]) -> Any:
+        state = kernel.init(key, num_warmup, None, *rebuild(arrays))
+        set_up.append(True)
+        return state
+
+    def ready_kernel(args: tuple[Any, ...], kwargs: dict[str, Any]) -> NUTS:
+        """``kernel`` if set up here, else a new one set up for these arguments
+        (the start state came from a stored program): a fixed key, the start
+        point it finds unused."""
+        if set_up:
+            return kernel
+        fresh = NUTS(model, init_strategy=init_to_sample, **nuts_settings)
+        dummy = jax.random.PRNGKey(0)
+        if num_chains > 1:
+            dummy = jax.random.split(dummy, num_chains)
+        fresh.init(dummy, num_warmup, None, args, kwargs)
+        return fresh
+
     if init_strategy is init_to_sample:  # a start rule without values of its own
         init = cached(
             ("init", model, signature, settings),
-            lambda: stored_program(
-                key_of and key_of + "-init",
-                lambda key, arrays: kernel.init(
-                    key, num_warmup, None, *rebuild(arrays)
-                ),
-                (key, arrays),
-            ),
+            lambda: stored_program(key_of and key_of + "-init", start, (key, arrays)),
         )
         state = init(key, arrays)
         if not np.all(np.isfinite(jax.device_get(state.potential_energy))):
             msg = "Cannot find valid initial parameters (non-finite log density)"
             raise RuntimeError(msg)
     else:
-        state = kernel.init(key, num_warmup, None, *(args, kwargs))
+        state = start(key, arrays)  # eagerly: the start values are the user's
     total = num_warmup + num_samples
     steps = -(-total // _PROGRESS_UPDATES) if progress_bar else total
     loop = cached(
@@ -105,7 +119,7 @@ def run_nuts(
         lambda: stored_program(
             key_of and f"{key_of}-loop{steps}",
             _loop(
-                lambda: NUTS(model, init_strategy=init_to_sample, **nuts_settings),
+                ready_kernel,
                 rebuild,
                 num_warmup,
                 steps,
@@ -167,7 +181,7 @@ def _probe(
 
 
 def _loop(
-    make_kernel: Callable[[], NUTS],
+    ready_kernel: Callable[[tuple[Any, ...], dict[str, Any]], NUTS],
     rebuild: Callable[[Sequence[Any]], tuple[tuple[Any, ...], dict[str, Any]]],
     num_warmup: int,
     steps: int,
@@ -185,13 +199,7 @@ def _loop(
 
     def loop(state: Any, arrays: Sequence[Any]) -> list[Any]:
         args, kwargs = rebuild(arrays)
-        # a kernel of its own, set up for these arguments (the start state
-        # comes in, maybe from a stored program): a fixed key, the result unused
-        kernel = make_kernel()
-        key = jax.random.PRNGKey(0)
-        if num_chains > 1:
-            key = jax.random.split(key, num_chains)
-        kernel.init(key, num_warmup, None, args, kwargs)
+        kernel = ready_kernel(args, kwargs)
         constrain = kernel.postprocess_fn(args, kwargs)
         if num_chains > 1:
             constrain = jax.vmap(constrain)
