@@ -99,3 +99,25 @@ def test_demo_search_matches_pyhf_and_posterior_is_sane():
         # the posterior (flat priors) sits on the likelihood peak: within 3 errors
         assert abs(post[name]["mean"] - out["values"][name]) < 3 * out["errors"][name]
         assert post[name]["sd"] == pytest.approx(out["errors"][name], rel=0.3)
+
+
+def test_demo_defaults_give_limits_with_cls_at_the_level_in_pyhf():
+    """`hepprob demo` as shipped (seed 0, 10^4 events): the limit search works.
+
+    Here the fit at mu = 0 leaves a q of rounding size, where the CLs formula
+    is 0/0; the bracket must start from CLs(0) = 1.
+    """
+    import pyhf
+
+    search = demo.run(mcmc_samples=0)["search"]
+    pyhf.set_backend("numpy")
+    ws = pyhf.Workspace(search["workspace"])
+    model = ws.model()
+    data = ws.data(model)
+    limits = [search["upper_limit_obs"], *search["upper_limit_exp"]]
+    for i, mu in enumerate(limits):
+        cls_obs, cls_exp = pyhf.infer.hypotest(
+            mu, data, model, return_expected_set=True
+        )
+        got = float(cls_obs) if i == 0 else float(cls_exp[i - 1])
+        assert got == pytest.approx(0.05, abs=1e-4)
