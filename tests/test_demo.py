@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import hepprob
 from hepprob import demo
 from hepprob.errors import ParameterError
 
@@ -104,16 +105,22 @@ def test_demo_search_matches_pyhf_and_posterior_is_sane():
 def test_demo_defaults_give_limits_with_cls_at_the_level_in_pyhf():
     """`hepprob demo` as shipped (seed 0, 10^4 events): the limit search works.
 
-    Here the fit at mu = 0 leaves a q of rounding size, where the CLs formula
-    is 0/0; the bracket must start from CLs(0) = 1.
+    Here the fit at mu = 0 leaves a q of rounding size with q_A = 0, where the
+    second branch of the qtilde formula is 0/0: CLs(0) must be 1, as in pyhf.
     """
     import pyhf
+
+    from hepprob.histfactory import Workspace
 
     search = demo.run(mcmc_samples=0)["search"]
     pyhf.set_backend("numpy")
     ws = pyhf.Workspace(search["workspace"])
     model = ws.model()
     data = ws.data(model)
+    ours_ws = Workspace(search["workspace"])
+    ours = ours_ws.model()
+    cls0 = hepprob.infer.hypotest(0.0, ours_ws.data(ours), ours)
+    assert float(cls0) == pytest.approx(float(pyhf.infer.hypotest(0.0, data, model)))
     limits = [search["upper_limit_obs"], *search["upper_limit_exp"]]
     for i, mu in enumerate(limits):
         cls_obs, cls_exp = pyhf.infer.hypotest(

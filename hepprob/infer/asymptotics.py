@@ -68,8 +68,10 @@ def sqrt_teststat_to_t(
     t_low = sqrtq - sqrtq_asimov
     if test_stat != "qtilde":
         return t_low
-    # second branch only where sqrtq > sqrtq_asimov >= 0, so the divisor is safe
-    upper_branch = sqrtq > sqrtq_asimov
+    # second branch only where sqrtq > sqrtq_asimov > 0, so the divisor is safe;
+    # at q_A = 0 (mu equal to the background value) signal and background
+    # coincide and the first branch gives CL_s = 1, as pyhf does
+    upper_branch = (sqrtq > sqrtq_asimov) & (sqrtq_asimov > 0.0)
     safe_den = jnp.where(upper_branch, 2.0 * sqrtq_asimov, 1.0)
     t_high = (sqrtq**2 - sqrtq_asimov**2) / safe_den
     return jnp.where(upper_branch, t_high, t_low)

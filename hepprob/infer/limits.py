@@ -244,10 +244,6 @@ def _root_limits(
 
     lo, hi = float(setup.lower[poi]), float(setup.upper[poi])
     f_lo = h(np.full(6, lo))
-    if lo == 0.0:
-        # mu = 0 tests the background against itself: CLs = 1 exactly, but the
-        # formula is 0/0 there (q_A = 0) after a downward fluctuation (q > 0)
-        f_lo[0] = -log_alpha
     for _ in range(_MAX_EXPAND):
         if np.all(f_lo > 0) or lo == 0.0:
             break
