@@ -54,8 +54,11 @@ def probe_key(
 ) -> str | None:
     """A hex key for the programs ``probe`` stands for; None if it cannot be traced.
 
-    ``settings`` must have a stable ``repr`` (numbers, strings, tuples).
+    ``settings`` must have a stable ``repr`` (numbers, strings, tuples). None
+    too when the store is off: nothing is traced then.
     """
+    if directory() is None:
+        return None
     try:
         closed = jax.make_jaxpr(probe)(*example_args)
     except Exception:  # noqa: BLE001 - an untraceable probe: no key, the program is jitted plainly

@@ -152,15 +152,18 @@ def _probe(
 ) -> Callable[..., Any]:
     """What the NUTS programs compute of the model, traced once for their key.
 
-    A prior draw of every site (the code of the start rule), and at a point of
-    the unconstrained space the potential energy with its gradient and the
-    constrained values: with NumPyro's version and the sampler settings these
-    fix the start-point search and the NUTS loop.
+    A draw of every site by the start rule (``init_to_sample``: improper priors
+    uniform in the unconstrained space), and at a point of the unconstrained
+    space the potential energy with its gradient and the constrained values:
+    with NumPyro's version and the sampler settings these fix the start-point
+    search and the NUTS loop.
     """
 
     def probe(key: jax.Array, arrays: Sequence[Any]) -> Any:
         args, kwargs = rebuild(arrays)
-        draw = handlers.trace(handlers.seed(model, key)).get_trace(*args, **kwargs)
+        seeded = handlers.seed(model, key)
+        start = handlers.substitute(seeded, substitute_fn=init_to_sample)
+        draw = handlers.trace(start).get_trace(*args, **kwargs)
         latent = {
             name: site["value"]
             for name, site in draw.items()

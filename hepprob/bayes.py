@@ -523,12 +523,11 @@ def _inspect(
     keeping the distributions (``fn`` is None; ``factor`` says which sites are
     ``numpyro.factor`` terms).
     """
-    seeded = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_sample)
     try:
         if compiled:
             tr = _compiled_trace(model, args, kwargs)
         else:
-            tr = handlers.trace(seeded).get_trace(*args, **kwargs)
+            tr = handlers.trace(_at_prior_draw(model)).get_trace(*args, **kwargs)
     except TypeError as err:
         msg = f"{where}: calling the model with the given arguments failed: {err}"
         raise ModelError(msg) from err
@@ -549,6 +548,11 @@ def _inspect(
     return out
 
 
+def _at_prior_draw(model: Callable[..., Any]) -> Callable[..., Any]:
+    """``model`` with its latent sites at a fixed draw of NumPyro's start rule."""
+    return handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_sample)
+
+
 def _compiled_trace(
     model: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:
@@ -561,9 +565,7 @@ def _compiled_trace(
     arrays, rebuild, signature = split_arguments(args, kwargs)
 
     def build() -> tuple[Callable[..., Any], dict[str, Any]]:
-        seeded = handlers.substitute(
-            handlers.seed(model, 0), substitute_fn=init_to_sample
-        )
+        seeded = _at_prior_draw(model)
         sites: dict[str, Any] = {}
 
         def values(arrays: Sequence[Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -100,7 +101,9 @@ def test_no_store_when_the_compilation_cache_is_off(tmp_path: pathlib.Path) -> N
     assert _run("off", 1.0, 1, forbid_export=False) is None
 
 
-def test_probe_key_names_the_constants_and_settings() -> None:
+def test_probe_key_names_the_constants_and_settings(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(_program_store, "directory", lambda: tmp_path)
+
     def probe_of(template: np.ndarray):
         return lambda x: jnp.sum(template * x)
 
@@ -113,3 +116,39 @@ def test_probe_key_names_the_constants_and_settings() -> None:
     assert key != _program_store.probe_key(probe_of(a), (jnp.ones(4),), "settings")
     # an untraceable probe gives no key (the program is then jitted as usual)
     assert _program_store.probe_key(lambda x: float(x[0]), x) is None
+
+
+def test_models_with_unbounded_parameters_get_a_key(monkeypatch, tmp_path) -> None:
+    """An improper (flat) prior cannot be sampled; the probe draws as the start
+    rule does, so such models are stored too, under keys of their own."""
+    monkeypatch.setattr(_program_store, "directory", lambda: tmp_path)
+    import numpyro
+    import numpyro.distributions as dist
+
+    import hepprob
+    from hepprob._program_cache import split_arguments
+    from hepprob._sampler import _probe
+
+    def model_of(upper):
+        def model(x):
+            m = hepprob.param("m", 0.0, None, upper)
+            numpyro.sample("x", dist.Normal(m, 1.0), obs=x)
+
+        return model
+
+    arrays, rebuild, _ = split_arguments((jnp.ones(5),), {})
+    example = (jax.random.PRNGKey(0), arrays)
+    flat = _program_store.probe_key(_probe(model_of(None), rebuild), example)
+    bounded = _program_store.probe_key(_probe(model_of(3.0), rebuild), example)
+    assert flat is not None
+    assert bounded is not None
+    assert flat != bounded
+
+
+def test_no_key_and_no_tracing_when_the_store_is_off(monkeypatch) -> None:
+    monkeypatch.setattr(_program_store, "directory", lambda: None)
+
+    def probe(x):
+        raise AssertionError("traced although the store is off")
+
+    assert _program_store.probe_key(probe, (jnp.ones(2),)) is None
