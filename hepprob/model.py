@@ -38,8 +38,10 @@ __all__ = [
     "trace_model",
 ]
 
-# key under which param() stores its ParamInfo in a site's ``infer`` dict
+# keys under which param() stores its ParamInfo, and whether a prior was given,
+# in a site's ``infer`` dict
 PARAM_KEY = "hepprob_param"
+PRIOR_KEY = "hepprob_prior_given"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +69,21 @@ class ParamInfo:
         if self.shape == ():
             return [self.name]
         return [f"{self.name}[{i}]" for i in range(self.size)]
+
+    def differences(self, other: ParamInfo) -> list[str]:
+        """How ``other`` (a second declaration of the same name) differs from this one."""
+        if self.shape != other.shape:
+            return [f"shape {self.shape} vs {other.shape}"]
+        out = []
+        for field in ("init", "lower", "upper"):
+            mine, theirs = getattr(self, field), getattr(other, field)
+            if not np.array_equal(mine, theirs):
+                out.append(f"{field} {_show(mine)} vs {_show(theirs)}")
+        return out
+
+
+def _show(value: np.ndarray) -> str:
+    return repr(float(value)) if value.ndim == 0 else np.array2string(value)
 
 
 def default_prior(
@@ -131,8 +148,14 @@ def param(
 ) -> Array:
     """Declare a free parameter inside a model function and return its value.
 
+    A second ``param(name, ...)`` in the same model returns the parameter
+    declared first (its value, not a new site), so channels — a HistFactory
+    model, unbinned ``Extended`` sites, your own factors — share ``mu``, a
+    luminosity or an efficiency just by using one name. Every declaration must
+    give the same ``init`` and bounds; a ``prior`` belongs to the first one.
+
     Args:
-        name: unique site name; parameters are shared across channels by name.
+        name: site name; parameters are shared across channels by name.
         init: start value of fits (a scalar, or an array for a vector parameter).
         lower: lower bound (``None``: unbounded), broadcast to ``init``'s shape.
         upper: upper bound (``None``: unbounded).
@@ -144,7 +167,9 @@ def param(
         under MCMC.
 
     Raises:
-        ParameterError: empty name, ``lower >= upper`` or ``init`` outside bounds.
+        ParameterError: empty name, ``lower >= upper``, ``init`` outside bounds,
+            or a repeated declaration whose init, bounds or prior differ.
+        ModelError: ``name`` is already a site that is not a ``param``.
 
     Example:
         >>> import numpyro, hepprob
@@ -153,9 +178,78 @@ def param(
         ...     numpyro.sample("x", numpyro.distributions.Normal(mu, 1.0), obs=x)
     """
     info = _param_info(name, init, lower, upper)
+    earlier = _earlier_declaration(name)
+    if earlier is not None:
+        return _shared_value(earlier, info, prior)
+    given = prior is not None
     if prior is None:
         prior = default_prior(info.lower, info.upper, info.shape)
-    return numpyro.sample(name, prior, infer={PARAM_KEY: info})
+    return numpyro.sample(name, prior, infer={PARAM_KEY: info, PRIOR_KEY: given})
+
+
+def _earlier_declaration(name: str) -> dict[str, Any] | None:
+    """The site of an earlier declaration of ``name`` in the model run being traced.
+
+    Every inference (hepprob's and NumPyro's) runs a model under a
+    ``handlers.trace``; its record of the sites seen so far is where a second
+    ``param(name)`` finds the first one. ``None`` if there is none.
+    """
+    for handler in reversed(numpyro.primitives._PYRO_STACK):
+        if isinstance(handler, handlers.trace) and name in handler.trace:
+            return handler.trace[name]
+    return None
+
+
+def _shared_value(
+    site: dict[str, Any], info: ParamInfo, prior: npd.Distribution | None
+) -> Array:
+    """The value of an already declared parameter, if the new declaration agrees."""
+    first = (site.get("infer") or {}).get(PARAM_KEY)
+    if first is None:
+        msg = (
+            f"param {info.name!r}: the model already has a site {info.name!r} that is "
+            "not a hepprob.param; parameters are shared by name only between "
+            "hepprob.param declarations"
+        )
+        raise ModelError(msg)
+    differences = first.differences(info)
+    if differences:
+        msg = (
+            f"param {info.name!r} is declared again with different settings "
+            f"({'; '.join(differences)}); a shared parameter needs the same init "
+            "and bounds in every declaration"
+        )
+        raise ParameterError(msg)
+    if prior is not None and not (
+        site["infer"].get(PRIOR_KEY) and _same_distribution(site["fn"], prior)
+    ):
+        msg = (
+            f"param {info.name!r}: a later declaration gives a prior that differs from "
+            "the first one's; give the prior at the first declaration (or the same "
+            "prior in every declaration)"
+        )
+        raise ParameterError(msg)
+    return site["value"]
+
+
+def _same_distribution(a: npd.Distribution, b: npd.Distribution) -> bool:
+    """Same type and equal (concrete) parameters; traced parameters must be identical."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
+    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
+    if tree_a != tree_b:
+        return False
+    for u, v in zip(leaves_a, leaves_b, strict=True):
+        if u is v:
+            continue
+        if isinstance(u, jax.core.Tracer) or isinstance(v, jax.core.Tracer):
+            return False
+        if np.shape(u) != np.shape(v) or not np.array_equal(u, v):
+            return False
+    return True
 
 
 def trace_model(

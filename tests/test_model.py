@@ -113,3 +113,94 @@ def test_model_errors_name_the_site():
     s = ModelStructure.from_model(gauss_model, np.zeros(3))
     with pytest.raises(ParameterError, match="unknown parameter"):
         s.flatten({"nu": 1.0})
+
+
+# --- parameters shared by name ---------------------------------------------------
+
+
+def shared_model(x, y):
+    mu = hepprob.param("mu", 1.0, 0.0, 10.0)
+    numpyro.sample("x", npd.Normal(mu, 1.0), obs=x)
+    again = hepprob.param("mu", 1.0, 0.0, 10.0)  # the second channel's declaration
+    sigma = hepprob.param("sigma", 2.0, 0.1, 10.0)
+    numpyro.sample("y", npd.Normal(2.0 * again, sigma), obs=y)
+
+
+def test_shared_param_is_one_parameter():
+    x, y = np.array([0.5, 1.5, 2.0]), np.array([1.0, 3.0])
+    s = ModelStructure.from_model(shared_model, x, y)
+    assert s.par_names == ["mu", "sigma"]
+    assert s.observed == ("x", "y")
+    loglike = log_likelihood(shared_model, s, (x, y))
+    expected = st.norm(1.3, 1.0).logpdf(x).sum() + st.norm(2.6, 0.7).logpdf(y).sum()
+    np.testing.assert_allclose(loglike(jnp.array([1.3, 0.7])), expected, rtol=1e-12)
+
+
+def test_shared_param_under_numpyro_inference():
+    """NumPyro's own trace and log density see one site, with one prior term."""
+    x, y = np.array([0.5]), np.array([1.0])
+    tr = handlers.trace(handlers.seed(shared_model, 0)).get_trace(x, y)
+    assert [n for n, s in tr.items() if not s["is_observed"]] == ["mu", "sigma"]
+    values = {"mu": 2.0, "sigma": 1.0}
+    lp, _ = numpyro.infer.util.log_density(shared_model, (x, y), {}, values)
+    expected = (
+        st.uniform(0.0, 10.0).logpdf(2.0)
+        + st.uniform(0.1, 9.9).logpdf(1.0)
+        + st.norm(2.0, 1.0).logpdf(0.5)
+        + st.norm(4.0, 1.0).logpdf(1.0)
+    )
+    np.testing.assert_allclose(lp, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("second", "match"),
+    [
+        ({"init": 2.0, "lower": 0.0, "upper": 10.0}, r"init 1\.0 vs 2\.0"),
+        ({"init": 1.0, "lower": -1.0, "upper": 10.0}, r"lower 0\.0 vs -1\.0"),
+        ({"init": 1.0, "lower": 0.0, "upper": 5.0}, r"upper 10\.0 vs 5\.0"),
+        ({"init": np.ones(2), "lower": 0.0, "upper": 10.0}, r"shape \(\) vs \(2,\)"),
+        (
+            {"init": 1.0, "lower": 0.0, "upper": 10.0, "prior": npd.Uniform(0, 10)},
+            "give the prior at the first declaration",
+        ),
+    ],
+)
+def test_shared_param_must_agree(second, match):
+    def model(x):
+        mu = hepprob.param("mu", 1.0, 0.0, 10.0)
+        hepprob.param("mu", **second)
+        numpyro.sample("x", npd.Normal(mu, 1.0), obs=x)
+
+    with pytest.raises(ParameterError, match=match):
+        ModelStructure.from_model(model, 0.0)
+
+
+def test_shared_param_priors():
+    def same_prior(x):
+        mu = hepprob.param("mu", 1.0, 0.0, 10.0, prior=npd.Normal(1.0, 2.0))
+        hepprob.param("mu", 1.0, 0.0, 10.0, prior=npd.Normal(1.0, 2.0))
+        hepprob.param("mu", 1.0, 0.0, 10.0)  # no prior: takes the first one's
+        numpyro.sample("x", npd.Normal(mu, 1.0), obs=x)
+
+    tr = handlers.trace(handlers.seed(same_prior, 0)).get_trace(0.0)
+    np.testing.assert_allclose(
+        tr["mu"]["fn"].log_prob(0.3), st.norm(1.0, 2.0).logpdf(0.3), rtol=1e-12
+    )
+
+    def other_prior(x):
+        mu = hepprob.param("mu", 1.0, 0.0, 10.0, prior=npd.Normal(1.0, 2.0))
+        hepprob.param("mu", 1.0, 0.0, 10.0, prior=npd.Normal(1.0, 3.0))
+        numpyro.sample("x", npd.Normal(mu, 1.0), obs=x)
+
+    with pytest.raises(ParameterError, match="differs from the first one's"):
+        ModelStructure.from_model(other_prior, 0.0)
+
+
+def test_shared_name_with_a_plain_site():
+    def model(x):
+        numpyro.sample("mu", npd.Normal(0.0, 1.0), obs=0.0)
+        mu = hepprob.param("mu", 1.0, 0.0, 10.0)
+        numpyro.sample("x", npd.Normal(mu, 1.0), obs=x)
+
+    with pytest.raises(ModelError, match="not a hepprob.param"):
+        ModelStructure.from_model(model, 0.0)
