@@ -202,5 +202,5 @@ def test_shared_name_with_a_plain_site():
         mu = hepprob.param("mu", 1.0, 0.0, 10.0)
         numpyro.sample("x", npd.Normal(mu, 1.0), obs=x)
 
-    with pytest.raises(ModelError, match="not a hepprob.param"):
+    with pytest.raises(ModelError, match=r"not a hepprob\.param"):
         ModelStructure.from_model(model, 0.0)
