@@ -84,6 +84,18 @@ class Workspace:
             pathlib.Path(path).write_text(text + "\n")
         return text
 
+    def to_hs3(self, path: str | pathlib.Path | None = None) -> dict[str, Any]:
+        """The workspace as an HS3 v0.2 document (see :func:`hepprob.io.hs3.write_hs3`)."""
+        from hepprob.io.hs3 import write_hs3
+
+        return write_hs3(self, path=path)
+
+    def to_xml(self, folder: str | pathlib.Path, **kwargs: Any) -> Any:
+        """HistFactory XML + ROOT files (see :func:`hepprob.histfactory.xml_export.write_xml`)."""
+        from hepprob.histfactory.xml_export import write_xml
+
+        return write_xml(self, folder, **kwargs)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Workspace):
             return NotImplemented

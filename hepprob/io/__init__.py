@@ -8,6 +8,8 @@ What to use when:
   ``values()``/``axes`` protocol) as ``(counts, edges, variances)``.
 * :func:`from_frame` — DataFrame columns as arrays (NaN rows refused).
 * :func:`save_json` / :func:`load_json` — workspaces and results as JSON.
+* :func:`read_hs3` — the HistFactory part of an HS3 JSON file as a workspace
+  (``Workspace.to_hs3()`` writes one).
 
 uproot is imported lazily (``pip install "hepprob[io]"``).
 """
@@ -15,6 +17,7 @@ uproot is imported lazily (``pip install "hepprob[io]"``).
 from __future__ import annotations
 
 from hepprob.io.arrays import from_frame, from_hist, read_hist, read_tree
+from hepprob.io.hs3 import read_hs3
 from hepprob.io.jsonio import load_json, save_json
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "from_hist",
     "load_json",
     "read_hist",
+    "read_hs3",
     "read_tree",
     "save_json",
 ]
