@@ -14,6 +14,7 @@ and ``numpyro.factor``. The same function is read
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,16 +26,22 @@ import numpyro
 import numpyro.distributions as npd
 from numpyro import handlers
 from numpyro.distributions import constraints
+from numpyro.primitives import Messenger
 
 from hepprob._typing import Array, ArrayLike
-from hepprob.errors import ModelError, ParameterError
+from hepprob.errors import DataError, ModelError, ParameterError
 
 __all__ = [
     "ModelStructure",
     "ParamInfo",
+    "Reweight",
     "default_prior",
+    "is_extended",
     "log_likelihood",
+    "observed_log_probs",
     "param",
+    "per_event_shape",
+    "site_weights",
     "trace_model",
 ]
 
@@ -380,6 +387,32 @@ class ModelStructure:
             raise ParameterError(msg) from None
 
 
+def observed_log_probs(
+    model: Callable[..., Any],
+    structure: ModelStructure,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+) -> Callable[[Array], dict[str, Array]]:
+    """``vector -> {observed site: its summed log-probability}`` (scale applied).
+
+    The pieces of :func:`log_likelihood`, one per observed site, e.g. to tell a
+    weighted unbinned channel from a binned one.
+    """
+
+    def per_site(vector: Array) -> dict[str, Array]:
+        tr = trace_model(model, structure.unflatten(vector), args, kwargs)
+        out = {}
+        for name in structure.observed:
+            site = tr[name]
+            lp = site["fn"].log_prob(site["value"])
+            if site.get("scale") is not None:
+                lp = site["scale"] * lp
+            out[name] = jnp.sum(lp)
+        return out
+
+    return per_site
+
+
 def log_likelihood(
     model: Callable[..., Any],
     structure: ModelStructure,
@@ -391,16 +424,83 @@ def log_likelihood(
     Priors of ``param`` sites are ignored; ``numpyro.factor`` terms count (they are
     observed sites). The returned function is pure: jit, grad and vmap it freely.
     """
+    per_site = observed_log_probs(model, structure, args, kwargs)
 
     def loglike(vector: Array) -> Array:
-        tr = trace_model(model, structure.unflatten(vector), args, kwargs)
         total = jnp.zeros((), dtype=jnp.float64)
-        for name in structure.observed:
-            site = tr[name]
-            lp = site["fn"].log_prob(site["value"])
-            if site.get("scale") is not None:
-                lp = site["scale"] * lp
-            total = total + jnp.sum(lp)
+        for lp in per_site(vector).values():
+            total = total + lp
         return total
 
     return loglike
+
+
+# --- event weights on observed sites ------------------------------------------------
+
+
+class Reweight(Messenger):
+    r"""Give the observed sites named in ``weights`` these per-event weights.
+
+    The log-likelihood of a weighted site is :math:`\sum_i w_i \log p(x_i)`:
+    an :class:`~hepprob.dist.Extended` site takes them as its ``weights`` (the
+    extended term then reads :math:`\nu - \sum_i w_i \log \nu p(x_i)`); any
+    other site must have one log-probability per event, which is scaled by
+    :math:`w_i` (as ``numpyro.handlers.scale``). Weights replace those the
+    model gave the site.
+
+    Raises:
+        DataError: weights whose shape is not the site's per-event shape.
+    """
+
+    def __init__(
+        self, fn: Callable[..., Any] | None, weights: Mapping[str, ArrayLike]
+    ) -> None:
+        super().__init__(fn)
+        self.weights = dict(weights)
+
+    def process_message(self, msg: dict[str, Any]) -> None:
+        if msg["type"] != "sample" or msg["name"] not in self.weights:
+            return
+        name, dist = msg["name"], msg["fn"]
+        w = jnp.asarray(self.weights[name], dtype=jnp.float64)
+        if not msg["is_observed"] or isinstance(dist, npd.Unit):
+            msg_ = f"weights: site {name!r} is not an observed data site"
+            raise DataError(msg_)
+        if is_extended(dist):
+            dist = copy.copy(dist)
+            dist.weights = w  # Extended checks the length against the dataset
+            msg["fn"] = dist
+            return
+        shape = per_event_shape(dist, msg["value"])
+        if w.shape != shape:
+            msg_ = (
+                f"weights: site {name!r} has per-event log-probabilities of shape "
+                f"{shape}, but its weights have shape {w.shape}"
+            )
+            raise DataError(msg_)
+        msg["scale"] = w
+
+
+def per_event_shape(dist: npd.Distribution, value: ArrayLike) -> tuple[int, ...]:
+    """Shape of ``dist.log_prob(value)``: one entry per event for unbinned sites."""
+    v_shape = jnp.shape(value)
+    sample = v_shape[: len(v_shape) - len(dist.event_shape)]
+    return tuple(jax.lax.broadcast_shapes(sample, dist.batch_shape))
+
+
+def site_weights(site: dict[str, Any]) -> Array | None:
+    """The per-event weights a traced observed site carries, or ``None``."""
+    dist = site["fn"]
+    if is_extended(dist):
+        return dist.weights
+    scale = site.get("scale")
+    if scale is not None and jnp.ndim(scale) > 0:
+        return jnp.asarray(scale, dtype=jnp.float64)
+    return None
+
+
+def is_extended(dist: Any) -> bool:
+    """Whether ``dist`` is an :class:`~hepprob.dist.Extended` (it takes event weights)."""
+    from hepprob.distributions.composite import Extended
+
+    return isinstance(dist, Extended)
