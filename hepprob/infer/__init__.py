@@ -10,6 +10,7 @@ What to use when:
   pyhf-compatible API for HistFactory models; :func:`hypotest_model` for generic
   models.
 * :func:`toys` — generate and fit pseudo-experiments, vectorised.
+* :func:`sweights` — sPlot weights of the species of an extended fit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hepprob.infer.hypotest import hypotest, hypotest_model
 from hepprob.infer.limits import discovery, upper_limit
 from hepprob.infer.minimize import MinimizeResult, minimize
 from hepprob.infer.result import FitResult
+from hepprob.infer.sweights import sweights
 from hepprob.infer.toys import toys
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "minimize",
     "mle",
     "nll",
+    "sweights",
     "test_statistics",
     "toys",
     "upper_limit",
