@@ -98,3 +98,18 @@ def test_fixed_signatures():
         assert name in hypotest
     toys = inspect.signature(hepprob.toys).parameters
     assert list(toys)[:4] == ["model", "params", "n_toys", "key"]
+
+
+def test_format_readers_and_writers():
+    import hepprob.io
+    from hepprob.histfactory import Workspace
+
+    assert next(iter(inspect.signature(hepprob.io.read_hs3).parameters)) == "source"
+    assert list(inspect.signature(hepprob.io.read_datacard).parameters)[:2] == [
+        "path",
+        "shapes_dir",
+    ]
+    for name in ("to_hs3", "to_xml"):
+        assert callable(getattr(Workspace, name))
+    for name in ("load_workspace", "detect_format", "convert", "ConfiguredWorkspace"):
+        assert name in hepprob.io.__all__
