@@ -88,7 +88,7 @@ class SpecBuilder:
                 "a histfactory_dist needs a non-empty list of samples",
                 f"{path}.samples",
             )
-        chname = dist["name"]
+        chname = dist["name"].removeprefix("model_")  # ROOT names the pdf model_<channel>
         contents = [
             self._sample_data(s, f"{path}.samples[{j}]") for j, s in enumerate(samples)
         ]

@@ -108,7 +108,7 @@ def pyhf_equivalent() -> dict:
     """The same likelihood written as pyhf JSON by hand."""
     return {
         "channels": [
-            {"name": "model_channel1", "samples": [
+            {"name": "channel1", "samples": [
                 {"name": "signal", "data": [20.0, 10.0], "modifiers": [
                     {"name": "Lumi", "type": "normfactor", "data": None},
                     {"name": "mu", "type": "normfactor", "data": None},
@@ -125,7 +125,7 @@ def pyhf_equivalent() -> dict:
                     {"name": "gamma_stat_channel1", "type": "staterror", "data": [1.0, 10.0]}]},
             ]}
         ],
-        "observations": [{"name": "model_channel1", "data": [122.0, 112.0]}],
+        "observations": [{"name": "channel1", "data": [122.0, 112.0]}],
         "measurements": [{"name": "simPdf_obsData", "config": {"poi": "mu", "parameters": [
             {"name": "Lumi", "inits": [1.0], "fixed": True},
             {"name": "mu", "inits": [1.0], "bounds": [[-3.0, 5.0]]}]}}],
@@ -158,13 +158,13 @@ def test_root_style_file_equals_pyhf_workspace(tmp_path):
     path.write_text(json.dumps(root_style_document()))
     ws = read_hs3(path)
     assert ws.measurement_names == ["simPdf_obsData"]  # the asimov analysis is skipped
-    assert ws.observations["model_channel1"] == [122.0, 112.0]
+    assert ws.observations["channel1"] == [122.0, 112.0]
     _compare_with_pyhf(ws, pyhf_equivalent())
 
 
 def test_choose_analysis_by_name():
     ws = read_hs3(root_style_document(), analysis="simPdf_asimovData")
-    assert ws.observations["model_channel1"] == [125.0, 120.0]
+    assert ws.observations["channel1"] == [125.0, 120.0]
 
 
 def test_staterror_threshold_and_poisson_staterror():
