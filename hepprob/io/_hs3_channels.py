@@ -88,7 +88,9 @@ class SpecBuilder:
                 "a histfactory_dist needs a non-empty list of samples",
                 f"{path}.samples",
             )
-        chname = dist["name"].removeprefix("model_")  # ROOT names the pdf model_<channel>
+        chname = dist["name"].removeprefix(
+            "model_"
+        )  # ROOT names the pdf model_<channel>
         contents = [
             self._sample_data(s, f"{path}.samples[{j}]") for j, s in enumerate(samples)
         ]
@@ -427,10 +429,10 @@ class SpecBuilder:
             nom = np.array(nominal)
             if np.any(vals < 0):
                 self.fail("shapesys vals must be >= 0", f"{path}.data.vals")
-            if constraint == "Poisson":  # vals = tau (ROOT), sigma = n / sqrt(tau)
-                sigma = np.where(
-                    vals > 0, np.abs(nom) / np.sqrt(np.where(vals > 0, vals, 1.0)), 0.0
-                )
+            # vals are relative errors (ROOT writes 1/sqrt(tau) for Poisson, sigma/mean
+            # for Gauss); vals 0 mean a constant gamma. The absolute error is vals * n.
+            if constraint == "Poisson":
+                sigma = vals * np.abs(nom)
                 return [{"name": stem, "type": "shapesys", "data": sigma.tolist()}]
             return [
                 {
@@ -440,7 +442,7 @@ class SpecBuilder:
                 }
             ]
         if mtype == "staterror":
-            constraint = self._constraint(mod, path, "Gauss")
+            constraint = self._constraint(mod, path, stat.get("constraint", "Gauss"))
             base = chname.removeprefix("model_")
             stem, _ = self._vector(mod, path, nb, f"gamma_stat_{base}")
             if errors is None:

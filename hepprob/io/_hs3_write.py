@@ -198,14 +198,14 @@ def _write_modifier(
         return {"name": name, "type": "shapefactor", "parameters": bins}
     if mtype == "shapesys":
         sigma = np.asarray(m["data"], dtype=float)
-        valid = (nominal > 0) & (sigma > 0)
-        tau = np.where(valid, (nominal / np.where(valid, sigma, 1.0)) ** 2, 0.0)
+        valid = (nominal > 0) & (sigma > 0)  # else a constant gamma (as pyhf)
+        rel = np.where(valid, sigma / np.where(valid, nominal, 1.0), 0.0)
         return {
             "name": name,
             "type": "shapesys",
             "parameters": bins,
             "constraint": "Poisson",
-            "data": {"vals": tau.tolist()},
+            "data": {"vals": rel.tolist()},  # relative errors: tau = 1 / vals^2
         }
     if mtype == "staterror":
         data["errors"] = [float(v) for v in m["data"]]

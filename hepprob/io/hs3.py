@@ -22,8 +22,8 @@ HS3                       pyhf JSON
 ``staterror`` Gauss       ``staterror``: sample ``data.errors`` are absolute
                           MC errors, Barlow-Beeston-lite per channel
 ``staterror`` Poisson     ``shapesys`` (one sample only)
-``shapesys`` Poisson      ``shapesys``: ``vals`` are the Poisson ``tau``
-                          (ROOT), i.e. :math:`\\sigma = n/\\sqrt{\\tau}`
+``shapesys`` Poisson      ``shapesys``: ``vals`` are relative errors
+                          (ROOT writes :math:`1/\\sqrt{\\tau}`)
 ``shapesys`` Gauss        ``staterror`` of that sample: ``vals`` are
                           relative errors
 ``shapefactor``           ``shapefactor``

@@ -65,7 +65,7 @@ def root_style_document() -> dict:
                         "modifiers": [
                             {"name": "uncorr", "type": "shapesys", "constraint": "Poisson",
                              "parameters": ["gamma_uncorr_bin_0", "gamma_uncorr_bin_1"],
-                             "data": {"vals": [25.0, 400.0]}},
+                             "data": {"vals": [0.2, 0.05]}},
                             {"name": "staterror", "type": "staterror", "constraint": "Gauss"},
                         ],
                     },
@@ -120,7 +120,7 @@ def pyhf_equivalent() -> dict:
                     {"name": "alpha_syst2", "type": "normsys", "data": {"hi": 1.05, "lo": 0.95}},
                     {"name": "gamma_stat_channel1", "type": "staterror", "data": [5.0, 1.0]}]},
                 {"name": "background2", "data": [5.0, 100.0], "modifiers": [
-                    # tau = (n / sigma)^2 = 25 and 400
+                    # relative errors 0.2 and 0.05 of 5 and 100
                     {"name": "gamma_uncorr", "type": "shapesys", "data": [1.0, 5.0]},
                     {"name": "gamma_stat_channel1", "type": "staterror", "data": [1.0, 10.0]}]},
             ]}
@@ -302,7 +302,10 @@ def test_written_document_structure():
     (dist,) = doc["distributions"]
     assert dist["type"] == "histfactory_dist"
     mods = {m["name"]: m for s in dist["samples"] for m in s["modifiers"]}
-    assert mods["gamma_uncorr"]["data"]["vals"] == [25.0, 400.0]  # Poisson tau, as ROOT
+    assert mods["gamma_uncorr"]["data"]["vals"] == [
+        0.2,
+        0.05,
+    ]  # relative errors, as ROOT
     assert mods["gamma_stat_channel1"]["parameters"] == [
         "gamma_stat_channel1_bin_0",
         "gamma_stat_channel1_bin_1",
