@@ -143,12 +143,8 @@ def test_counting_card_equals_handwritten_likelihood(tmp_path):
     assert bounds["kbkg"] == (0.0, 5.0)
     assert ws.groups["theory"] == ["xs", "jes", "lumi"]
     init = dict(zip(cfg.par_names, cfg.suggested_init(), strict=True))
-    assert (
-        init["qcd_cr"] == 7.0
-    )
-    assert (
-        init["zero_cr"] == 1.0
-    )
+    assert init["qcd_cr"] == 7.0
+    assert init["zero_cr"] == 1.0
     rng = np.random.default_rng(11)
     for _ in range(6):
         pars = np.array(cfg.suggested_init(), dtype=float)
@@ -317,15 +313,9 @@ def test_shape_card_per_process_terms_below_threshold(shape_card):
     # signal bin 3: error > content -> additive Gaussian; other signal bins and all
     # background bins: Poisson with tau = n_eff (rounded)
     sig_eff = np.floor(0.5 + SIG**2 / SIG_VAR)
-    assert (
-        "prop_binsr_bin3_sig" in names
-    )
-    assert (
-        "prop_binsr_sig" in names
-    )
-    assert (
-        "prop_binsr_bkg" in names
-    )
+    assert "prop_binsr_bin3_sig" in names
+    assert "prop_binsr_sig" in names
+    assert "prop_binsr_bkg" in names
 
     def bb(v):
         sig_add = np.zeros(4)
