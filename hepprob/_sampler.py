@@ -223,12 +223,9 @@ def _progress(
     total: int, num_warmup: int, show: bool
 ) -> Iterator[Callable[[int], None]]:
     """A tqdm bar over all steps, labelled warmup, then sample; a no-op if not shown."""
-    if not show:
-        yield lambda _: None
-        return
-    from tqdm.auto import tqdm
+    from hepprob._progress import progress
 
-    with tqdm(total=total, desc="warmup", unit="step") as bar:
+    with progress(total=total, desc="warmup", unit="step", show=show) as bar:
 
         def advance(n: int) -> None:
             bar.update(n)

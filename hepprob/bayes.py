@@ -23,8 +23,9 @@ any other prior (``priors={...}``) makes them differ. The user picks.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import sys
+import logging
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,7 @@ from numpyro.primitives import Messenger
 
 from hepprob._gc import gc_paused
 from hepprob._program_cache import cached, split_arguments
+from hepprob._progress import enabled as progress_enabled
 from hepprob._rhat import rank_rhat
 from hepprob._sampler import run_nuts
 from hepprob.errors import ConvergenceWarning, ModelError, ParameterError
@@ -132,8 +134,8 @@ def mcmc(
             parameters start from the prior).
         priors: ``{name: numpyro distribution}`` replacing the priors of those
             parameters for this run (see :func:`with_priors`).
-        progress_bar: show a progress bar (``None``: when stderr is a
-            terminal). Either way the compiled sampler is kept: a later call
+        progress_bar: show a progress bar (``None``: in a terminal or a
+            notebook; ``HEPPROB_PROGRESS=0`` turns it off everywhere). Either way the compiled sampler is kept: a later call
             with the same model function (or ``Model``), the same shapes and
             settings, and new data, priors or seed does not compile again
             (as with ``jax.jit``, arrays the model function closes over are
@@ -221,8 +223,7 @@ def mcmc(
         "max_tree_depth": int(max_tree_depth),
         "dense_mass": bool(dense_mass),
     }
-    if progress_bar is None:
-        progress_bar = sys.stderr.isatty()
+    progress_bar = progress_enabled(progress_bar)  # terminal or notebook
     try:
         if num_chains > 1 and chain_method != "vectorized":
             samples, stats = _run_mcmc(
@@ -339,7 +340,8 @@ def summary(
 
     Returns:
         A ``pandas.DataFrame``, one row per scalar entry (``name[i]`` for vectors).
-        ``r_hat`` needs at least two chains (NaN with one; ArviZ logs a warning).
+        ``r_hat`` needs at least two chains: with one chain the column is left
+        out and ``table.attrs["note"]`` says so (sample with ``num_chains=4``).
 
     Raises:
         ParameterError: unknown variable names or ``hdi_prob`` not in (0, 1).
@@ -351,9 +353,34 @@ def summary(
         _check_names("summary: var_names", var_names, posterior.data_vars)
         var_names = list(var_names)
     _check_prob("summary: hdi_prob", hdi_prob)
-    return _arviz().summary(
-        idata, var_names=var_names, hdi_prob=float(hdi_prob), **kwargs
-    )
+    if posterior.sizes.get("chain", 1) > 1:
+        return _arviz().summary(
+            idata, var_names=var_names, hdi_prob=float(hdi_prob), **kwargs
+        )
+    # one chain: no r_hat (ArviZ would log a shape warning and give NaN)
+    with _quiet_arviz():
+        table = _arviz().summary(
+            idata, var_names=var_names, hdi_prob=float(hdi_prob), **kwargs
+        )
+    table = table.drop(columns=["r_hat"], errors="ignore")
+    table.attrs["note"] = "r_hat needs at least two chains (num_chains=4)"
+    return table
+
+
+@contextlib.contextmanager
+def _quiet_arviz() -> Any:
+    """ArviZ's logged warnings off for a block (its one-chain shape check).
+
+    ArviZ logs through its own ``Logger`` object (``arviz._log``), which is not
+    the one ``logging.getLogger("arviz")`` returns.
+    """
+    log = getattr(_arviz(), "_log", None) or logging.getLogger("arviz")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def credible_interval(
