@@ -293,6 +293,7 @@ def stacked(
     error: Sequence[float] | np.ndarray | None = None,
     title: str = "",
     xlabel: str = "bin",
+    colors: dict[str, str] | None = None,
     axes: tuple[Any, Any] | None = None,
 ) -> tuple[Any, Any]:
     """Samples stacked as filled histograms, the total's uncertainty band, data.
@@ -306,6 +307,7 @@ def stacked(
         error: uncertainty of the total prediction per bin (hatched band).
         title: text in the upper panel (e.g. channel name, "pre-fit").
         xlabel: label of the x axis.
+        colors: ``{sample: colour}`` (default: the colour cycle in order).
         axes: (main, ratio) axes; new ones are made when absent.
 
     Returns:
@@ -326,7 +328,12 @@ def stacked(
     bottom = np.zeros(n)
     for i, (name, y) in enumerate(yields.items()):
         main.stairs(
-            bottom + y, edges, baseline=bottom, fill=True, color=f"C{i}", label=name
+            bottom + y,
+            edges,
+            baseline=bottom,
+            fill=True,
+            color=(colors or {}).get(name, f"C{i}"),
+            label=name,
         )
         bottom = bottom + y
     total = bottom
@@ -442,7 +449,12 @@ def channel_stacks(
             s: yields[i, sl] for i, s in enumerate(cfg.samples) if np.any(yields[i, sl])
         }
         out[channel] = stacked(
-            e, samples, main_data[sl], error=band[sl], title=f"{channel} ({stage})"
+            e,
+            samples,
+            main_data[sl],
+            error=band[sl],
+            title=f"{channel} ({stage})",
+            colors={s: f"C{i}" for i, s in enumerate(cfg.samples)},
         )
     return out
 
