@@ -23,17 +23,35 @@
 
 # %%
 import os
+import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
 import numpyro
 
 import hepprob
+from hepprob import plot as hplot
 from hepprob.infer import minimize
 from hepprob.model import ModelStructure, log_likelihood
 
 QUICK = os.environ.get("HEPPROB_TUTORIAL_QUICK") == "1"
+
+
+# Figures: a notebook shows them under the cell; run as a script they are saved
+# as PNG files in ``figures/`` (or ``$HEPPROB_TUTORIAL_OUTPUT``).
+FIGURES = pathlib.Path(os.environ.get("HEPPROB_TUTORIAL_OUTPUT", "figures"))
+
+
+def show(fig, name):
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURES / f"{name}.png", dpi=100, bbox_inches="tight")
+    if "ipykernel" not in sys.modules:  # a script: free the figure once saved
+        plt.close(fig)
+
+
 N_EVENTS = 2_000 if QUICK else 20_000
 N_TOYS, N_TOY_EVENTS = (4, 300) if QUICK else (200, 2_000)
 
@@ -55,10 +73,10 @@ ALPHA, N_TAIL = 1.5, 3.0
 def mass_model(mass):
     mu = hepprob.param("mu", 5.27, 5.2, 5.35)
     sigma = hepprob.param("sigma", 0.03, 0.005, 0.1)
-    lam = hepprob.param("lam", 2.0, 0.01, 20.0)
+    lam = hepprob.param("lam", -2.0, -20.0, 20.0)  # slope: negative = falling
     frac = hepprob.param("frac", 0.5, 0.0, 1.0)
     signal = hepprob.dist.CrystalBall(mu, sigma, ALPHA, N_TAIL, low=LOW, high=HIGH)
-    background = hepprob.dist.Exponential(-lam, LOW, HIGH)  # slope -lam
+    background = hepprob.dist.Exponential(lam, LOW, HIGH)  # density ∝ exp(lam·m)
     pdf = hepprob.dist.Mixture([signal, background], frac)
     numpyro.sample("mass", pdf, obs=mass)
 
@@ -70,7 +88,7 @@ def mass_model(mass):
 # from the inverse cdf of the truncated exponential.
 
 # %%
-TRUTH = {"mu": 5.28, "sigma": 0.02, "lam": 3.0, "frac": 0.3}
+TRUTH = {"mu": 5.28, "sigma": 0.02, "lam": -3.0, "frac": 0.3}
 
 
 def generate(key, n):
@@ -81,7 +99,7 @@ def generate(key, n):
     )
     u = jax.random.uniform(k2, (n - n_sig,))
     lam = TRUTH["lam"]
-    bkg = LOW - jnp.log1p(u * jnp.expm1(-lam * (HIGH - LOW))) / lam
+    bkg = LOW + jnp.log1p(u * jnp.expm1(lam * (HIGH - LOW))) / lam  # inverse cdf
     return jnp.concatenate([cb.sample(k1, (n_sig,)), bkg])
 
 
@@ -136,17 +154,8 @@ delta = result.profile("mu", grid) - result.nll
 print("2ΔNLL on the grid:", np.round(2 * delta, 2))
 
 # %%
-try:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots()
-    ax.plot(grid, 2 * delta, "o-")
-    ax.axhline(1.0, ls="--", color="grey")
-    ax.set_xlabel("mu [GeV]")
-    ax.set_ylabel("2 ΔNLL (profiled)")
-    plt.close(fig)
-except ImportError:
-    pass
+ax = hplot.profile_scan(grid, delta, name="mu [GeV]")
+show(ax.figure, "01_profile_mu")
 
 # %% [markdown]
 # ## Fixing parameters and start values
@@ -241,3 +250,39 @@ print(
     f"{int(ok.sum())}/{N_TOYS} toys converged; mu pull mean {float(pulls.mean()):.2f},"
     f" std {float(pulls.std()):.2f}"
 )
+
+# %% [markdown]
+# ## What to check
+#
+# The fitted mass spectrum with its components and the pulls per bin (a good
+# fit has pulls of order 1 without structure), the fitted values against the
+# truth, and the toy pulls of ``mu`` (mean 0 and width 1 within their errors).
+
+# %%
+v = result.values
+signal = hepprob.dist.CrystalBall(
+    v["mu"], v["sigma"], ALPHA, N_TAIL, low=LOW, high=HIGH
+)
+background = hepprob.dist.Exponential(v["lam"], LOW, HIGH)
+
+
+def density(x):
+    return v["frac"] * np.exp(signal.log_prob(x)) + (1 - v["frac"]) * np.exp(
+        background.log_prob(x)
+    )
+
+
+main, pull_ax = hplot.projection(
+    density,
+    np.asarray(mass),
+    bins=60,
+    range=(LOW, HIGH),
+    components={
+        "signal": lambda x: v["frac"] * np.exp(signal.log_prob(x)),
+        "background": lambda x: (1 - v["frac"]) * np.exp(background.log_prob(x)),
+    },
+)
+pull_ax.set_xlabel("mass [GeV]")
+show(main.figure, "01_fit")
+for name, truth in TRUTH.items():
+    print(f"{name}: fitted {v[name]:.5f} ± {result.errors[name]:.5f}, truth {truth}")

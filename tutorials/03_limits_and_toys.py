@@ -24,6 +24,8 @@
 
 # %%
 import os
+import pathlib
+import sys
 
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -38,6 +40,19 @@ from hepprob.infer import mle
 
 QUICK = bool(os.environ.get("HEPPROB_TUTORIAL_QUICK"))
 NTOYS = 300 if QUICK else 5000
+
+
+# Figures: a notebook shows them under the cell; run as a script they are saved
+# as PNG files in ``figures/`` (or ``$HEPPROB_TUTORIAL_OUTPUT``).
+FIGURES = pathlib.Path(os.environ.get("HEPPROB_TUTORIAL_OUTPUT", "figures"))
+
+
+def show(fig, name):
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURES / f"{name}.png", dpi=100, bbox_inches="tight")
+    if "ipykernel" not in sys.modules:  # a script: free the figure once saved
+        plt.close(fig)
+
 
 # %% [markdown]
 # ## A two-channel workspace
@@ -131,7 +146,7 @@ cls_scan = np.array([float(r[0]) for r in results])
 band_scan = np.array([[float(v) for v in r[1]] for r in results])
 ax = hplot.brazil_band(mus, cls_scan, band_scan)
 ax.set_xlabel("mu")
-plt.close("all")
+show(ax.figure, "03_brazil")
 
 if not QUICK:
     obs_root, exp_root = hepprob.infer.upper_limit(data, model)
@@ -192,3 +207,20 @@ p0 = hepprob.infer.hypotest_model(
     peak_model, events, poi="nsig", poi_value=0.0, test_stat="q0"
 )
 print(f"unbinned: p0 = {float(p0):.3g}")
+
+# %% [markdown]
+# ## What to check
+#
+# The pulls of the constrained nuisance parameters with their constraints
+# (post-fit error over pre-fit width): pulls within ±1 and bars shorter than 1
+# where the data measure the parameter; and the limits above.
+
+# %%
+from hepprob.infer import diagnostics
+
+ax = hplot.pulls(diagnostics.pulls(data, model))
+show(ax.figure, "03_pulls")
+print(
+    f"95% CL upper limit on mu: observed {float(obs_limit):.3f}, expected "
+    f"{float(exp_limits[2]):.3f} [{float(exp_limits[1]):.3f}, {float(exp_limits[3]):.3f}]"
+)

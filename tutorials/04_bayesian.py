@@ -23,7 +23,10 @@
 
 # %%
 import os
+import pathlib
+import sys
 
+import matplotlib.pyplot as plt
 import numpy as np
 import numpyro
 import numpyro.distributions as npd
@@ -33,6 +36,19 @@ from hepprob import bayes
 
 QUICK = os.environ.get("HEPPROB_TUTORIAL_QUICK") == "1"
 N_WARMUP, N_SAMPLES = (150, 150) if QUICK else (1000, 2000)
+
+
+# Figures: a notebook shows them under the cell; run as a script they are saved
+# as PNG files in ``figures/`` (or ``$HEPPROB_TUTORIAL_OUTPUT``).
+FIGURES = pathlib.Path(os.environ.get("HEPPROB_TUTORIAL_OUTPUT", "figures"))
+
+
+def show(fig, name):
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURES / f"{name}.png", dpi=100, bbox_inches="tight")
+    if "ipykernel" not in sys.modules:  # a script: free the figure once saved
+        plt.close(fig)
+
 
 # %% [markdown]
 # ## A three-bin search with a background uncertainty
@@ -220,3 +236,22 @@ with pm.Model():
         compute_convergence_checks=False,
     )
 print("PyMC, HalfNormal prior: 95% limit", bayes.upper_limit(idata_pymc, "mu"))
+
+# %% [markdown]
+# ## What to check
+#
+# The marginal posterior of ``mu`` from NUTS, with the 95% credible upper
+# limit, and the sampler's diagnostics: effective sample size, and R-hat near
+# 1 when several chains ran (``num_chains=4``).
+
+# %%
+draws = idata.posterior["mu"].values.ravel()
+limit = bayes.upper_limit(idata, "mu", cl=0.95)
+fig, ax = plt.subplots()
+ax.hist(draws, bins=40, density=True, histtype="step", color="C0", label="posterior")
+ax.axvline(limit, color="C3", label=f"95% upper limit {limit:.2f}")
+ax.set_xlabel("mu")
+ax.set_ylabel("density")
+ax.legend()
+show(fig, "04_posterior_mu")
+print(bayes.summary(idata, round_to="none")[["mean", "sd", "ess_bulk"]])
