@@ -202,7 +202,9 @@ def _search(mass: np.ndarray, values: dict[str, float]) -> dict[str, Any]:
     data = ws.data(model)
     cls_obs, cls_exp = hypotest(1.0, data, model, return_expected_set=True)
     limit_obs, limit_exp = upper_limit(data, model)
-    scan = np.linspace(0.0, 1.5 * max(limit_exp[-1], limit_obs), 16)[1:]
+    # the scan reaches past the +2 sigma limit, but not past the POI's bound
+    top = float(model.config.suggested_bounds()[model.config.poi_index][1])
+    scan = np.linspace(0.0, min(1.5 * max(limit_exp[-1], limit_obs), top), 16)[1:]
     *_, (_, rows) = upper_limit(data, model, scan=scan, return_results=True)
     scan_obs = [float(r[0]) for r in rows]
     scan_exp = np.array([np.asarray(r[1], dtype=float) for r in rows]).T
