@@ -563,8 +563,18 @@ def _normsys_arrays(
     index = np.array([pmap[n].start for n in names], dtype=int)
     coef = None
     if settings["interpcode"] == "code4" and names:
-        coef = np.asarray(interpolation.code4_coefficients(lo, hi))
+        coef = _code4_coefficients(lo, hi)
     return index, lo, hi, coef
+
+
+def _code4_coefficients(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """:func:`~hepprob.histfactory.interpolation.code4_coefficients` at alpha0 = 1,
+    on the host (eager JAX would compile a program per operation and shape)."""
+    lk_hi, lk_lo = np.log(hi), np.log(lo)
+    rhs = np.stack(
+        [hi - 1.0, lo - 1.0, lk_hi * hi, -lk_lo * lo, lk_hi**2 * hi, lk_lo**2 * lo]
+    )
+    return np.tensordot(interpolation._code4_inverse(1.0), rhs, axes=1)
 
 
 def _histosys_arrays(

@@ -29,18 +29,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaln, xlogy
 
 from hepprob._typing import Array, ArrayLike
 from hepprob.errors import DataError, ModelError, ParameterError
-from hepprob.histfactory import interpolation
+from hepprob.histfactory import kernel
 from hepprob.histfactory.compile import CompiledSpec, ParamSet, compile_spec
+from hepprob.histfactory.kernel import Structure, poisson_logpdf, to_device
 from hepprob.histfactory.modifiers.correlated import correlated_layout
 from hepprob.histfactory.modifiers.custom import YieldFunction, extra_paramsets
 from hepprob.histfactory.modifiers.eft import EFTMorphing
 from hepprob.histfactory.modifiers.regularisation import Tikhonov
 
-__all__ = ["Model", "ModelConfig"]
+__all__ = ["Model", "ModelConfig", "Structure", "poisson_logpdf"]
 
 
 def __dir__() -> list[str]:
@@ -139,15 +139,13 @@ class _MainModel:
     def expected_data(self, pars: ArrayLike, return_by_sample: bool = False) -> Array:
         """Expected main counts ``(bins,)``, or ``(samples, bins)`` by sample."""
         p = self._m._check_pars(pars)
-        if return_by_sample:
-            return self._m._batched(self._m._by_sample, p)
-        return self._m._batched(self._m._main, p)
+        return self._m._batched("by_sample" if return_by_sample else "main", p)
 
     def logpdf(self, maindata: ArrayLike, pars: ArrayLike) -> Array:
         """Sum of Poisson log-probabilities of the main counts."""
         p = self._m._check_pars(pars)
         d = self._m._check_data(maindata, self._m.config.nmaindata, "maindata")
-        return _vectorize(self._m._main_logpdf, p, d)
+        return self._m._vectorize("main_logpdf", p, d)
 
 
 class _ConstraintModel:
@@ -163,13 +161,13 @@ class _ConstraintModel:
     def expected_data(self, pars: ArrayLike) -> Array:
         """Expected auxiliary data: theta (Normal) or theta * tau (Poisson)."""
         p = self._m._check_pars(pars)
-        return self._m._batched(self._m._aux, p)
+        return self._m._batched("aux", p)
 
     def logpdf(self, auxdata: ArrayLike, pars: ArrayLike) -> Array:
         """Sum of constraint log-probabilities."""
         p = self._m._check_pars(pars)
         d = self._m._check_data(auxdata, self._m.config.nauxdata, "auxdata")
-        return _vectorize(self._m._constraint_logpdf, p, d)
+        return self._m._vectorize("constraint_logpdf", p, d)
 
 
 class Model:
@@ -242,9 +240,27 @@ class Model:
         self.batch_size = None
         self.main_model = _MainModel(self)
         self.constraint_model = _ConstraintModel(self)
-        self._arrays = _device_arrays(self.compiled)
-        self._setup_extras(yield_functions, eft, correlations, regularisation)
-        self._jitted: dict[Any, Callable[..., Array]] = {}
+        host = _host_arrays(self.compiled)
+        extras = self._setup_extras(yield_functions, eft, correlations, regularisation)
+        host.update(extras.pop("arrays"))
+        self._arrays: dict[str, Any] = jax.tree_util.tree_map(jax.device_put, host)
+        #: what the compiled programs depend on besides array values (hashable):
+        #: models of equal structure and array shapes share them
+        self.structure = Structure(
+            nbase=self._nbase,
+            npars=self.compiled.npars,
+            nmain=self.compiled.nbins,
+            naux=int(self.compiled.aux_index.size),
+            ns_code=self.compiled.ns_code if self.compiled.ns_index.size else None,
+            hs_code=self.compiled.hs_code if self.compiled.hs_index.size else None,
+            hs_region=self.compiled.hs_region,
+            n_layers=int(self.compiled.gather.shape[1]),
+            onehot=tuple(k for k in _INDEX_TABLES if k + "_onehot" in host),
+            clip_sample=None if clip_sample_data is None else float(clip_sample_data),
+            clip_bin=None if clip_bin_data is None else float(clip_bin_data),
+            **extras,
+        )
+        self._k = kernel.kernels(self.structure)
 
     # ------------------------------------------------------------ public API
 
@@ -259,9 +275,7 @@ class Model:
     def expected_data(self, pars: ArrayLike, include_auxdata: bool = True) -> Array:
         """Expected main counts followed (by default) by the expected auxdata."""
         p = self._check_pars(pars)
-        if not include_auxdata:
-            return self._batched(self._main, p)
-        return self._batched(self._full, p)
+        return self._batched("expected" if include_auxdata else "main", p)
 
     def logpdf(self, pars: ArrayLike, data: ArrayLike) -> Array:
         """Log-likelihood of ``data`` (main + aux), shape ``(1,)`` as pyhf.
@@ -276,8 +290,8 @@ class Model:
         p = self._check_pars(pars)
         d = self._check_data(data, self.config.nmaindata + self.config.nauxdata, "data")
         if p.ndim == 1 and d.ndim == 1:
-            return _vectorize(self._logpdf_single, p, d)[None]
-        return _vectorize(self._logpdf_single, p, d)
+            return self._vectorize("logpdf", p, d)[None]
+        return self._vectorize("logpdf", p, d)
 
     def mainlogpdf(self, maindata: ArrayLike, pars: ArrayLike) -> Array:
         """Same as ``main_model.logpdf`` (pyhf's name)."""
@@ -293,8 +307,32 @@ class Model:
         return self._arrays["nominal"]
 
     def logpdf_fn(self) -> Callable[[Array, Array], Array]:
-        """The pure scalar function ``(pars, data) -> logpdf`` (no input checks)."""
+        """The pure scalar function ``(pars, data) -> logpdf`` (no input checks).
+
+        It closes over this model's arrays (constants of any program that
+        traces it); :meth:`logpdf_kernel` takes them as an argument instead.
+        """
         return self._logpdf_single
+
+    @property
+    def arrays(self) -> dict[str, Any]:
+        """The model's arrays: the pytree the kernel functions take last."""
+        return self._arrays
+
+    def logpdf_kernel(self) -> Callable[[Array, Array, Any], Array]:
+        """The pure scalar ``(pars, data, arrays) -> logpdf``, one per structure.
+
+        With ``arrays=model.arrays`` it equals :meth:`logpdf_fn`. The function
+        object is shared by every model of equal :attr:`structure`, so a
+        program compiled for one (a fit taking the arrays as data) serves all
+        of them, e.g. every signal patch of a grid (see
+        :mod:`hepprob.histfactory.padding` for patches that differ in shape).
+        """
+        return self._k.logpdf
+
+    def expected_kernel(self) -> Callable[[Array, Any], Array]:
+        """The pure ``(pars, arrays) -> expected main + auxiliary data``."""
+        return self._k.expected
 
     def numpyro_model(self, *args: Any, **kwargs: Any) -> Callable[..., None]:
         """A NumPyro model function ``f(data)``: see :func:`make_numpyro_model`."""
@@ -311,7 +349,7 @@ class Model:
     # ------------------------------------------------------------ checks
 
     def _check_pars(self, pars: ArrayLike) -> Array:
-        p = jnp.asarray(pars, dtype=jnp.float64)
+        p = to_device(pars)
         if p.ndim == 0 or p.shape[-1] != self.config.npars:
             msg = (
                 f"pars must have length {self.config.npars} (the model's npars, "
@@ -321,7 +359,7 @@ class Model:
         return p
 
     def _check_data(self, data: ArrayLike, n: int, what: str) -> Array:
-        d = jnp.asarray(data, dtype=jnp.float64)
+        d = to_device(data)
         if d.ndim == 0 or d.shape[-1] != n:
             hint = (
                 f" (main {self.config.nmaindata} + aux {self.config.nauxdata})"
@@ -354,103 +392,46 @@ class Model:
             what
         ]
 
-    def _batched(self, fn: Callable[[Array], Array], p: Array) -> Array:
-        """``fn`` jitted, mapped over leading batch axes of ``p``."""
-        key = (fn.__name__, p.ndim > 1)
-        if key not in self._jitted:
-            self._jitted[key] = jax.jit(jax.vmap(fn) if p.ndim > 1 else fn)
+    def _batched(self, name: str, p: Array) -> Array:
+        """Kernel ``name`` jitted (once per structure), mapped over leading axes of ``p``."""
         if p.ndim == 1:
-            return self._jitted[key](p)
-        out = self._jitted[key](p.reshape(-1, p.shape[-1]))
+            return self._k.jitted(name, False)(p, self._arrays)
+        out = self._k.jitted(name, True)(p.reshape(-1, p.shape[-1]), self._arrays)
         return out.reshape(*p.shape[:-1], *out.shape[1:])
 
+    def _vectorize(self, name: str, p: Array, d: Array) -> Array:
+        """Log-density kernel ``name`` broadcast over leading axes of ``p`` and ``d``."""
+        batched = p.ndim > 1 or d.ndim > 1
+        return self._k.jitted(name, batched)(p, d, self._arrays)
+
     # ------------------------------------------------------------ pure core
+    # (closures over this model's arrays, for programs traced elsewhere)
 
     def _by_sample(self, pars: Array) -> Array:
         """Expected yields ``(samples, bins)`` for one parameter vector."""
-        a, c = self._arrays, self.compiled
-        ext = [pars[: self._nbase], jnp.ones(1)]
-        if c.ns_index.size:
-            alpha = _take(pars, a, "ns_index")[:, None]
-            ext.append(_normsys_product(c.ns_code, alpha, a))
-        p_ext = jnp.concatenate(ext)
-        yields = a["nominal"]
-        if c.hs_index.size:
-            alpha = _take(pars, a, "hs_index")
-            g = interpolation.additive_weight(c.hs_code, alpha, c.hs_region)
-            yields = (
-                yields
-                + (a["hs_onehot"] * alpha) @ a["hs_sym"]
-                + (a["hs_onehot"] * g) @ a["hs_asym"]
-            )
-        if self._eft:
-            values = self._values(pars)
-            for s_idx, sl, names, lin, quad in self._eft:
-                cw = jnp.stack([jnp.asarray(values[n]).reshape(()) for n in names])
-                extra = cw @ lin + jnp.einsum("i,j,ijb->b", cw, cw, quad)
-                yields = yields.at[s_idx, sl].add(extra)
-        if c.gather.shape[1]:
-            factors = p_ext[a["gather"]]  # (samples, layers, bins); few layers
-            for layer in range(factors.shape[1]):
-                yields = yields * factors[:, layer]
-        if self._yield_functions:
-            values = self._values(pars)
-            for s_idx, sl, fn in self._yield_functions:
-                yields = yields.at[s_idx, sl].multiply(jnp.asarray(fn(values)))
-        if self.clip_sample_data is not None:
-            yields = jnp.maximum(yields, self.clip_sample_data)
-        return yields
+        return self._k.by_sample(pars, self._arrays)
 
     def _main(self, pars: Array) -> Array:
-        out = jnp.sum(self._by_sample(pars), axis=0)
-        if self.clip_bin_data is not None:
-            out = jnp.maximum(out, self.clip_bin_data)
-        return out
+        return self._k.main(pars, self._arrays)
 
     def _aux(self, pars: Array) -> Array:
-        a = self._arrays
-        theta = _take(pars, a, "aux_index")
-        return jnp.where(a["aux_poisson"], theta * a["aux_factor"], theta)
+        return self._k.aux(pars, self._arrays)
 
     def _full(self, pars: Array) -> Array:
-        return jnp.concatenate([self._main(pars), self._aux(pars)])
+        return self._k.expected(pars, self._arrays)
 
     def _main_logpdf(self, pars: Array, maindata: Array) -> Array:
-        return jnp.sum(poisson_logpdf(maindata, self._main(pars)))
+        return self._k.main_logpdf(pars, maindata, self._arrays)
 
     def _constraint_logpdf(self, pars: Array, auxdata: Array) -> Array:
-        a = self._arrays
-        theta = _take(pars, a, "aux_index")
-        rate = theta * a["aux_factor"]
-        normal = (
-            -0.5 * ((auxdata - theta) / a["aux_sigma"]) ** 2
-            - jnp.log(a["aux_sigma"])
-            - 0.5 * jnp.log(2.0 * jnp.pi)
-        )
-        pois = poisson_logpdf(auxdata, rate)
-        total = jnp.sum(jnp.where(a["aux_poisson"], pois, normal))
-        if self._corr is not None:
-            k = self._corr
-            pos = k["positions"]
-            resid = auxdata[pos] - theta[pos]
-            mvn = -0.5 * resid @ k["precision"] @ resid - 0.5 * k["logdet"]
-            mvn = mvn - 0.5 * pos.size * jnp.log(2.0 * jnp.pi)
-            total = total - jnp.sum(normal[pos]) + mvn
-        return total + self._regularisation(pars)
+        return self._k.constraint_logpdf(pars, auxdata, self._arrays)
 
     def _regularisation(self, pars: Array) -> Array:
         """Sum of Tikhonov penalties ``-tau |D (theta - theta0)|^2`` (0 if none)."""
-        total = jnp.zeros((), dtype=jnp.float64)
-        for idx, dmat, ref, tau in self._tikhonov:
-            diff = dmat @ (pars[idx] - ref)
-            total = total - tau * jnp.sum(diff * diff)
-        return total
+        return kernel.regularisation(self.structure, self._arrays, pars)
 
     def _logpdf_single(self, pars: Array, data: Array) -> Array:
-        n = self.config.nmaindata
-        return self._main_logpdf(pars, data[:n]) + self._constraint_logpdf(
-            pars, data[n:]
-        )
+        return self._k.logpdf(pars, data, self._arrays)
 
     def _values(self, pars: Array) -> dict[str, Array]:
         """``{name: value}`` (scalars for scalar sets) of a flat vector."""
@@ -458,6 +439,14 @@ class Model:
             p.name: pars[p.start] if p.is_scalar else pars[p.slice]
             for p in self.compiled.paramsets
         }
+
+    @property
+    def _corr(self) -> dict[str, Array] | None:
+        return self._arrays.get("corr")
+
+    @property
+    def _tikhonov(self) -> list[Any]:
+        return self._arrays.get("tikhonov", [])
 
     def _gauss_noise(self, key: Array, shape: tuple[int, ...]) -> Array:
         """Noise of Gaussian auxdata: ``sigma * z``, correlated within groups."""
@@ -475,9 +464,12 @@ class Model:
         eft: Sequence[EFTMorphing] | None,
         correlations: Mapping[Sequence[str], ArrayLike] | None,
         regularisation: Tikhonov | Sequence[Tikhonov] | None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Checked extras: :class:`Structure` fields, and their arrays under ``"arrays"``."""
         cfg = self.config
         sidx = {s: i for i, s in enumerate(cfg.samples)}
+        arrays: dict[str, Any] = {}
+        out: dict[str, Any] = {"arrays": arrays}
 
         def where(kind: str, channel: str, sample: str) -> tuple[int, slice]:
             if channel not in cfg.channel_slices or sample not in sidx:
@@ -488,7 +480,7 @@ class Model:
                 raise ModelError(msg)
             return sidx[sample], cfg.channel_slices[channel]
 
-        self._eft = []
+        eft_layout, eft_arrays = [], []
         for term in eft or []:
             s_idx, sl = where("eft", term.channel, term.sample)
             unknown = [n for n in term.coefficients if n not in cfg.par_order]
@@ -500,29 +492,41 @@ class Model:
                     f"templates must have {nb} bins, got {term.linear.shape[1]}"
                 )
                 raise ModelError(msg)
-            lin, quad = jnp.asarray(term.linear), jnp.asarray(term.quadratic)
-            self._eft.append((s_idx, sl, term.coefficients, lin, quad))
-        self._yield_functions = []
-        init_values = self._values(jnp.asarray(cfg.suggested_init()))
+            eft_layout.append((s_idx, sl.start, sl.stop, tuple(term.coefficients)))
+            eft_arrays.append(
+                (np.asarray(term.linear, float), np.asarray(term.quadratic, float))
+            )
+        if eft_layout:
+            out["eft"] = tuple(eft_layout)
+            arrays["eft"] = eft_arrays
+        yf_layout = []
+        init_values = self._values(np.asarray(cfg.suggested_init()))
         for yf in yield_functions or []:
             s_idx, sl = where("yield_functions", yf.channel, yf.sample)
             try:
-                out = np.asarray(yf.fn(init_values))
-                np.broadcast_to(out, (sl.stop - sl.start,))
+                value = np.asarray(yf.fn(init_values))
+                np.broadcast_to(value, (sl.stop - sl.start,))
             except Exception as err:
                 msg = (
                     f"yield function for ({yf.channel!r}, {yf.sample!r}) must map "
                     f"{{name: value}} to a scalar or {sl.stop - sl.start} values: {err}"
                 )
                 raise ModelError(msg) from err
-            self._yield_functions.append((s_idx, sl, yf.fn))
-        self._corr = None
+            yf_layout.append((s_idx, sl.start, sl.stop, yf.fn))
+        if yf_layout:
+            out["yield_functions"] = tuple(yf_layout)
+        if eft_layout or yf_layout:
+            out["values"] = tuple(
+                (p.name, p.start, p.n_parameters, p.is_scalar)
+                for p in self.compiled.paramsets
+            )
         layout = correlated_layout(correlations, self.compiled.paramsets)
         if layout is not None:
-            self._corr = {k: jnp.asarray(v) for k, v in layout.items()}
+            out["correlated"] = True
+            arrays["corr"] = layout
         if isinstance(regularisation, Tikhonov):
             regularisation = [regularisation]
-        self._tikhonov = []
+        tikhonov = []
         for reg in regularisation or []:
             dmat = reg.matrix()
             missing = [n for n in reg.parameters if n not in cfg.par_names]
@@ -533,74 +537,13 @@ class Model:
             ref = (
                 np.zeros(idx.size)
                 if reg.reference is None
-                else np.asarray(reg.reference)
+                else np.asarray(reg.reference, dtype=float)
             )
-            self._tikhonov.append(
-                (
-                    jnp.asarray(idx),
-                    jnp.asarray(dmat),
-                    jnp.asarray(ref, dtype=float),
-                    float(reg.tau),
-                )
-            )
-
-
-def poisson_logpdf(n: ArrayLike, lam: ArrayLike) -> Array:
-    r"""Continuous Poisson log-probability ``n log(lam) - lam - lgamma(n + 1)``.
-
-    ``lam <= 0`` gives ``-inf`` (``0`` for ``n = lam = 0``) with finite
-    gradients, instead of NaN.
-    """
-    n = jnp.asarray(n, dtype=jnp.float64)
-    lam = jnp.asarray(lam, dtype=jnp.float64)
-    pos = lam > 0
-    safe = jnp.where(pos, lam, 1.0)
-    value = xlogy(n, safe) - safe - gammaln(n + 1.0)
-    edge = jnp.where((n == 0) & (lam == 0), 0.0, -jnp.inf)
-    return jnp.where(pos, value, edge)
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _take(pars: Array, a: dict[str, Array], key: str) -> Array:
-    """``pars[index]``; as a one-hot matrix product for small models, whose
-    gradient avoids a scatter (a fixed cost that dominates tiny likelihoods)."""
-    onehot = a.get(key + "_onehot")
-    if onehot is not None:
-        return pars[: onehot.shape[0]] @ onehot
-    return pars[a[key]]
-
-
-def _normsys_product(code: str, alpha: Array, a: dict[str, Array]) -> Array:
-    """Product over normsys parameters of their factors, per (sample, channel).
-
-    For the exponential codes the factors are positive and the product is
-    ``exp`` of a sum of logarithms (one matrix product for code 1), which is
-    cheaper to differentiate than a product reduction.
-    """
-    if code == "code1":
-        a0 = alpha[:, 0]
-        return jnp.exp(
-            jnp.maximum(a0, 0.0) @ a["ns_log_hi"]
-            - jnp.minimum(a0, 0.0) @ a["ns_log_lo"]
-        )
-    if code == "lnN_smooth":
-        return jnp.exp(jnp.sum(jnp.log(_normsys(code, alpha, a)), axis=0))
-    return jnp.prod(_normsys(code, alpha, a), axis=0)
-
-
-def _normsys(code: str, alpha: Array, a: dict[str, Array]) -> Array:
-    lo, hi = a["ns_lo"], a["ns_hi"]
-    if code == "code1":
-        return interpolation.code1(alpha, lo, hi)
-    if code == "code4":
-        return interpolation.code4(alpha, lo, hi, coefficients=a["ns_coef"])
-    if code == "lnN_smooth":
-        return interpolation.lnn_smooth(alpha, lo, hi)
-    if code == "code0":
-        return 1.0 + interpolation.code0(alpha, lo, 1.0, hi)
-    return 1.0 + interpolation.code2(alpha, lo, 1.0, hi)
+            tikhonov.append((idx, np.asarray(dmat), ref, np.float64(reg.tau)))
+        if tikhonov:
+            out["n_tikhonov"] = len(tikhonov)
+            arrays["tikhonov"] = tikhonov
+        return out
 
 
 def _with_extra_parameters(
@@ -624,37 +567,29 @@ def _with_extra_parameters(
 
 
 _ONEHOT_MAX = 4096  # entries of a one-hot gather matrix worth a matmul
+_INDEX_TABLES = ("ns_index", "hs_index", "aux_index")
 
 
-def _device_arrays(c: CompiledSpec) -> dict[str, Array]:
-    names = [
-        "nominal", "gather", "ns_index", "ns_lo", "ns_hi", "ns_coef", "hs_index",
-        "hs_onehot", "hs_sym", "hs_asym", "aux_index", "aux_poisson", "aux_sigma",
-        "aux_factor",
-    ]  # fmt: skip
-    out = {
-        n: None if getattr(c, n) is None else jnp.asarray(getattr(c, n)) for n in names
-    }
-    for key in ("ns_index", "hs_index", "aux_index"):
+def _host_arrays(c: CompiledSpec) -> dict[str, np.ndarray]:
+    """The kernel's arrays (NumPy) of a compiled spec; absent families left out."""
+    names = ["nominal", "gather", "aux_index", "aux_poisson", "aux_sigma", "aux_factor"]
+    if c.ns_index.size:
+        names += ["ns_index", "ns_lo", "ns_hi"]
+        if c.ns_coef is not None:
+            names.append("ns_coef")
+    if c.hs_index.size:
+        names += ["hs_index", "hs_onehot", "hs_sym", "hs_asym"]
+    out = {n: np.asarray(getattr(c, n)) for n in names}
+    if c.ns_index.size:
+        out["ns_log_hi"] = np.log(c.ns_hi)
+        out["ns_log_lo"] = np.log(c.ns_lo)
+    for key in _INDEX_TABLES:
         idx = getattr(c, key)
-        n_base = c.npars
-        if idx.size and n_base * idx.size <= _ONEHOT_MAX:
+        if idx.size and c.npars * idx.size <= _ONEHOT_MAX:
             onehot = np.zeros((int(idx.max()) + 1, idx.size))
             onehot[idx, np.arange(idx.size)] = 1.0
-            out[key + "_onehot"] = jnp.asarray(onehot)
-    out["ns_log_hi"] = jnp.log(out["ns_hi"])
-    out["ns_log_lo"] = jnp.log(out["ns_lo"])
+            out[key + "_onehot"] = onehot
     return out
-
-
-def _vectorize(fn: Callable[[Array, Array], Array], p: Array, d: Array) -> Array:
-    """Broadcast a scalar ``fn(pars, data)`` over leading batch axes (jitted once)."""
-    model = fn.__self__  # a bound method of Model
-    key = (fn.__name__, p.ndim > 1 or d.ndim > 1)
-    if key not in model._jitted:
-        mapped = jnp.vectorize(fn, signature="(p),(d)->()") if key[1] else fn
-        model._jitted[key] = jax.jit(mapped)
-    return model._jitted[key](p, d)
 
 
 def _validate(spec: Mapping[str, Any]) -> None:
