@@ -34,13 +34,16 @@ from hepprob.errors import DataError, ModelError, ParameterError
 __all__ = [
     "ModelStructure",
     "ParamInfo",
+    "Redraw",
     "Reweight",
+    "data_sites",
     "default_prior",
     "is_extended",
     "log_likelihood",
     "observed_log_probs",
     "param",
     "per_event_shape",
+    "pseudo_data",
     "site_weights",
     "trace_model",
 ]
@@ -504,3 +507,59 @@ def is_extended(dist: Any) -> bool:
     from hepprob.distributions.composite import Extended
 
     return isinstance(dist, Extended)
+
+
+# --- pseudo-data ---------------------------------------------------------------------
+
+
+class Redraw(Messenger):
+    """Give every observed data site a fresh draw of its own distribution.
+
+    The one handler that makes pseudo-experiments of any model (unbinned,
+    binned, HistFactory main and auxiliary data). ``numpyro.factor`` sites are
+    constants and keep their value. Each draw has the shape of the observed
+    value (a padded ``Extended`` dataset stays padded), and site ``i`` uses key
+    ``fold_in(key, i)``.
+    """
+
+    def __init__(self, fn: Callable[..., Any] | None, key: Array) -> None:
+        super().__init__(fn)
+        self.key = key
+        self.count = 0
+
+    def process_message(self, msg: dict[str, Any]) -> None:
+        if msg["type"] != "sample" or not msg["is_observed"]:
+            return
+        dist = msg["fn"]
+        if isinstance(dist, npd.Unit):
+            return
+        shape = jnp.shape(msg["value"])
+        sample = shape[: len(shape) - len(dist.event_shape)]
+        batch = jax.lax.broadcast_shapes(dist.batch_shape, sample)
+        draw = dist.expand(batch).sample(jax.random.fold_in(self.key, self.count))
+        self.count += 1
+        msg["value"] = jnp.broadcast_to(draw, shape).astype(jnp.float64)
+
+
+def data_sites(
+    tr: Mapping[str, dict[str, Any]], structure: ModelStructure
+) -> list[str]:
+    """The observed sites that hold data (not ``numpyro.factor`` terms)."""
+    return [n for n in structure.observed if not isinstance(tr[n]["fn"], npd.Unit)]
+
+
+def pseudo_data(
+    model: Callable[..., Any],
+    structure: ModelStructure,
+    key: Array,
+    vector: Array,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, Array]:
+    """``{data site: a fresh draw}`` of ``model`` at the flat parameters ``vector``.
+
+    Pure (jit and vmap it over keys and vectors); condition the model on the
+    result (``numpyro.handlers.condition``) to fit the pseudo-experiment.
+    """
+    tr = trace_model(Redraw(model, key), structure.unflatten(vector), args, kwargs)
+    return {n: tr[n]["value"] for n in data_sites(tr, structure)}

@@ -11,6 +11,7 @@ What to use when:
   models.
 * :func:`toys` — generate and fit pseudo-experiments, vectorised.
 * :func:`sweights` — sPlot weights of the species of an extended fit.
+* :func:`interval` — two-sided intervals by profile likelihood or Feldman–Cousins.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from hepprob.infer import mle, test_statistics
 from hepprob.infer.fit import fit, nll
 from hepprob.infer.hypotest import hypotest, hypotest_model
+from hepprob.infer.intervals import interval
 from hepprob.infer.limits import discovery, upper_limit
 from hepprob.infer.minimize import MinimizeResult, minimize
 from hepprob.infer.result import FitResult
@@ -31,6 +33,7 @@ __all__ = [
     "fit",
     "hypotest",
     "hypotest_model",
+    "interval",
     "minimize",
     "mle",
     "nll",
