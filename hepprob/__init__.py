@@ -35,6 +35,7 @@ from hepprob import (
     infer,
 )
 from hepprob import distributions as dist
+from hepprob._program_cache import clear_cache as clear_caches
 from hepprob.bayes import mcmc
 from hepprob.infer import fit, toys
 from hepprob.model import param
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "bayes",
+    "clear_caches",
     "dist",
     "distributions",
     "errors",

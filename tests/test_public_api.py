@@ -113,3 +113,23 @@ def test_format_readers_and_writers():
         assert callable(getattr(Workspace, name))
     for name in ("load_workspace", "detect_format", "convert", "ConfiguredWorkspace"):
         assert name in hepprob.io.__all__
+
+
+def test_clear_caches_forgets_compiled_programs():
+    import numpy as np
+    import numpyro
+    import numpyro.distributions as nd
+
+    from hepprob import _program_cache
+
+    def model(x):
+        mu = hepprob.param("mu", 0.0)
+        numpyro.sample("x", nd.Normal(mu, 1.0), obs=x)
+
+    assert "clear_caches" in hepprob.__all__
+    first = hepprob.fit(model, np.array([1.0, 2.0]))
+    assert _program_cache.programs_of(model)
+    hepprob.clear_caches()
+    assert not _program_cache.programs_of(model)
+    again = hepprob.fit(model, np.array([1.0, 2.0]))  # compiles again, same answer
+    assert first.values["mu"] == again.values["mu"] == 1.5

@@ -122,16 +122,18 @@ def toy_pvalues(
     # the free fit and the fits at mu and at the background POI are those of the
     # asymptotic calculator
     stage = asymptotics.stage_fits(eng, setup, bkg_mu)
-    fs_mu, xs_mu, ok = asymptotics.fixed_fits(eng, setup, stage, [mu], [])
-    mle.warn_unconverged(np.concatenate([stage.converged, ok]), "hypotest (toys)")
-    obs_stat = stat(fs_mu[0], stage.twice_nll_data, stage.free_data[poi], mu)
+    at_mu = asymptotics.fixed_fits(eng, setup, stage, [mu], [])
+    mle.warn_unconverged(
+        np.concatenate([stage.status, at_mu.status]), "hypotest (toys)"
+    )
+    obs_stat = stat(at_mu.twice_nll[0], stage.twice_nll_data, stage.free_data[poi], mu)
     key_sb, key_b = jax.random.split(jax.random.PRNGKey(seed))
     stats, conv = [], []
     # generated and fitted in batches of one size, then cut to ntoys: every
     # ntoys runs the same shapes (no compile after the first toy-based test)
     per_batch = max(eng.max_rows() // 2, 1)
     n_batches = -(-int(ntoys) // per_batch)
-    for pars_h, key in ((xs_mu[0], key_sb), (stage.asimov_pars, key_b)):
+    for pars_h, key in ((at_mu.x[0], key_sb), (stage.asimov_pars, key_b)):
         toys = np.concatenate(
             [
                 np.asarray(
@@ -177,6 +179,6 @@ def _toy_fits(
     tiled = mle.Setup(
         np.repeat(toys, 2, axis=0), *(np.tile(a, (n, 1)) for a in rows[1:])
     )
-    xs, fs, ok = eng.run_rows(tiled)
-    ok = ok.reshape(n, 2)
-    return fs[0::2], fs[1::2], xs[0::2, eng.poi_index()], ok[:, 0] & ok[:, 1]
+    fits = eng.run_rows(tiled)
+    fs, ok = fits.twice_nll, fits.converged.reshape(n, 2)
+    return fs[0::2], fs[1::2], fits.x[0::2, eng.poi_index()], ok[:, 0] & ok[:, 1]

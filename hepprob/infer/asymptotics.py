@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr, ndtr
 
+from hepprob._program_cache import on_clear
 from hepprob._typing import Array, ArrayLike
 from hepprob.errors import ParameterError
 
@@ -163,7 +164,7 @@ class AsimovStage(NamedTuple):
     asimov_data: Array  # expected main + aux data there
     free_asimov: Array  # best fit to the Asimov dataset
     twice_nll_asimov: Array
-    converged: Array  # (2,) flags of the two fits
+    status: Array  # (2,) FitStatus codes of the two fits
 
 
 def asimov_mu(test_stat: str) -> float:
@@ -192,24 +193,18 @@ def stage_fits(eng: Any, setup: Any, mu_asimov: float) -> AsimovStage:
             for a, b in zip(setup[1:], fixed_row, strict=True)
         ),
     )
-    xs, fs, ok = eng.run_rows(rows)
+    fits = eng.run_rows(rows)
+    xs, fs = fits.x, fits.twice_nll
     asimov = np.asarray(eng.model.expected_data(xs[1]), dtype=np.float64)
     # -2 ln L at the Asimov point: a "fit" with every parameter fixed, so the
     # compiled fit program serves (one iteration) instead of a new one
-    frozen = Setup(
-        asimov[None],
-        xs[1:2],
-        rows.lower[1:2],
-        rows.upper[1:2],
-        np.ones_like(rows.fixed[:1]),
-    )
-    _, f_asimov, _ = eng.run_rows(frozen)
-    return AsimovStage(xs[0], fs[0], xs[1], asimov, xs[1], f_asimov[0], ok)
+    f_asimov = eng.evaluate(asimov, xs[1]).twice_nll
+    return AsimovStage(xs[0], fs[0], xs[1], asimov, xs[1], f_asimov[0], fits.status)
 
 
 def fixed_fits(
     eng: Any, setup: Any, stage: AsimovStage, mus_data: ArrayLike, mus_asimov: ArrayLike
-) -> tuple[Array, Array, Array]:
+) -> Any:
     """Fixed-POI fits to the data at ``mus_data`` and to the Asimov data at ``mus_asimov``.
 
     All rows go in one batched call (each row with its own dataset). Data fits
@@ -217,7 +212,7 @@ def fixed_fits(
     that generated the Asimov dataset, a point near their minimum.
 
     Returns:
-        :math:`-2\\ln L`, parameters and convergence flags, data rows first.
+        A :class:`~hepprob.infer._batch.BatchFit`, data rows first.
     """
     from hepprob.infer.mle import Setup
     from hepprob.infer.test_statistics import fixed_rows
@@ -235,8 +230,7 @@ def fixed_fits(
         datas,
         *(np.concatenate([a, b]) for a, b in zip(on_data, on_asimov, strict=True)),
     )
-    xs, fs, ok = eng.run_rows(rows)
-    return fs, xs, ok
+    return eng.run_rows(rows)
 
 
 def sqrt_stats(
@@ -321,6 +315,7 @@ def tail(
     )
 
 
+@on_clear
 @functools.cache
 def _tail_program(test_stat: str, poi: int) -> Any:
     def program(stage, fs, mus_d, mus_a):  # type: ignore[no-untyped-def]

@@ -25,8 +25,8 @@ import numpy as np
 import scipy.stats
 
 from hepprob._typing import ArrayLike, PRNGKey
-from hepprob.infer.minimize import minimize
-from hepprob.infer.mle import FIT_MAX_ITER, FIT_TOL, engine, warn_unconverged
+from hepprob.infer import _batch
+from hepprob.infer.mle import _par_names, engine, warn_unconverged
 
 __all__ = [
     "GoodnessOfFit",
@@ -54,15 +54,11 @@ def _best_fit(data: ArrayLike, model: Any) -> _BestFit:
     """Unconditional fit with its covariance (inverse Hessian of the NLL)."""
     eng = engine(model)
     setup = eng.setup(data, None, None, None)
-    x, _, converged = eng.fit_one(setup)
-    warn_unconverged(converged, "diagnostics best fit")
-    hess = 0.5 * eng.jitted("hessian", _build_hessian)(x, setup.data)
-    free = ~np.asarray(setup.fixed)
-    cov = np.zeros(hess.shape)
-    cov[np.ix_(free, free)] = np.linalg.inv(np.asarray(hess)[np.ix_(free, free)])
+    one = eng.fit_one(setup)
+    warn_unconverged(one, "diagnostics best fit", _par_names(model), setup.fixed)
     return _BestFit(
-        np.asarray(x),
-        cov,
+        np.asarray(one.x),
+        _batch.covariance(one.hess, setup.fixed).matrix,
         np.asarray(setup.fixed),
         np.asarray(setup.lower),
         np.asarray(setup.upper),
@@ -152,7 +148,7 @@ def impacts(data: ArrayLike, model: Any) -> Impacts:
     """Pre- and post-fit impacts of every constrained nuisance on the POI.
 
     The 4·n constrained refits (θ_k fixed at θ̂_k ± σ₀_k and θ̂_k ± σ̂_k, clipped
-    into the bounds) run as one vmapped program.
+    into the bounds) run as batches of the model's one compiled fit program.
     """
     eng = engine(model)
     poi = eng.poi_index()
@@ -173,24 +169,12 @@ def impacts(data: ArrayLike, model: Any) -> Impacts:
     fixed = np.tile(best.fixed, (4 * n, 1))
     fixed[np.arange(4 * n), index] = True
 
-    def refit(x0: jax.Array, fix: jax.Array) -> tuple[jax.Array, jax.Array]:
-        res = minimize(
-            eng.objective,
-            x0,
-            best.lower,
-            best.upper,
-            fix,
-            args=(best.data,),
-            tol=FIT_TOL,
-            max_iter=FIT_MAX_ITER,
-        )
-        return res.x[poi], res.converged
-
-    poi_values, converged = jax.jit(jax.vmap(refit))(
-        jnp.asarray(starts), jnp.asarray(fixed)
+    fits = _batch.fit_batch(
+        eng.objective, best.data, starts, best.lower, best.upper, fixed
     )
-    warn_unconverged(converged, "impacts")
-    delta = (np.asarray(poi_values) - best.values[poi]).reshape(n, 4)
+    warn_unconverged(fits, "impacts")
+    converged = fits.converged
+    delta = (fits.x[:, poi] - best.values[poi]).reshape(n, 4)
     names = [model.config.par_names[i] for i in which]
     return Impacts(
         names,
@@ -303,7 +287,3 @@ def postfit_yields(
             )
         out[channel] = entry
     return out
-
-
-def _build_hessian(eng: Any) -> Any:
-    return jax.hessian(eng.objective)

@@ -6,13 +6,12 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hepprob._typing import Array, ArrayLike
 from hepprob.errors import FitError, HepprobWarning, ParameterError
-from hepprob.infer import asymptotics, mle
+from hepprob.infer import _batch, asymptotics, mle
 from hepprob.infer.test_statistics import check_poi_bound, check_poi_free
 
 __all__ = ["hypotest", "hypotest_model"]
@@ -136,10 +135,12 @@ def asymptotic_tail(
     """
     if stage is None:
         stage = asymptotics.stage_fits(eng, setup, asymptotics.asimov_mu(test_stat))
-        mle.warn_unconverged(stage.converged, what)
-    fs, _, ok = asymptotics.fixed_fits(eng, setup, stage, mus_data, mus_asimov)
-    mle.warn_unconverged(ok, what)
-    return asymptotics.tail(test_stat, stage, fs, mus_data, mus_asimov, eng.poi_index())
+        mle.warn_unconverged(stage.status, what)
+    fits = asymptotics.fixed_fits(eng, setup, stage, mus_data, mus_asimov)
+    mle.warn_unconverged(fits, what)
+    return asymptotics.tail(
+        test_stat, stage, fits.twice_nll, mus_data, mus_asimov, eng.poi_index()
+    )
 
 
 def assemble(
@@ -268,8 +269,8 @@ def _model_sqrt_stats(
 ) -> tuple[Array, Array]:
     """Observed and Asimov :math:`\\sqrt{q}` of a generic model (see hypotest_model).
 
-    The compiled program is cached with the model's fit entry (model and argument
-    layout, as :func:`hepprob.fit`): new data of the same shapes reuse it.
+    The fits run in the model's one compiled fit program (that of
+    :func:`hepprob.fit`): new data of the same shapes reuse it.
     """
     from hepprob.infer.fit import _prepare_model, _start
 
@@ -294,18 +295,18 @@ def _model_sqrt_stats(
     _warn_model_bound(test_stat, poi, lower[k])
     name = {"q": "qmu", "qtilde": "qmu_tilde", "q0": "q0"}[test_stat]
     rows = _model_rows(start, mask, lower, upper, k, mus)
-    program = _model_program(prepared.entry, name, k)
-    q, muhat, var, ok = program(*rows, prepared.data)
-    mle.warn_unconverged(ok, "hypotest_model")
+    q, muhat, fits = _model_stat(prepared, rows, name, k)
+    mle.warn_unconverged(fits, "hypotest_model")
     if asimov_args is not None or asimov_kwargs is not None:
         a_args = tuple(args if asimov_args is None else asimov_args)
         a_kwargs = dict(kwargs if asimov_kwargs is None else asimov_kwargs)
         asimov = _prepare_model(model, a_args, a_kwargs)
-        q_a, _, _, ok_a = _model_program(asimov.entry, name, k)(*rows, asimov.data)
-        mle.warn_unconverged(ok_a, "hypotest_model (Asimov)")
+        q_a, _, fits_a = _model_stat(asimov, rows, name, k)
+        mle.warn_unconverged(fits_a, "hypotest_model (Asimov)")
         sqrtq_a = asymptotics._clip_sqrt(q_a)
     else:
-        if not float(var) > 0.0:
+        var = float(_batch.covariance(fits.hess[0], rows[1][0]).matrix[k, k])
+        if not var > 0.0:
             msg = (
                 f"hypotest_model: the NLL Hessian at the best fit gives no positive "
                 f"variance for {poi!r} (got {float(var)}); give an Asimov dataset"
@@ -344,52 +345,29 @@ def _model_rows(
     upper: np.ndarray,
     k: int,
     mus: np.ndarray,
-) -> tuple[Array, Array, Array, Array]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Free fit (row 0) and fits with the POI fixed at each of ``mus`` (rows 1..)."""
     n = 1 + mus.size
     inits = np.tile(start, (n, 1))
     inits[1:, k] = mus
     masks = np.tile(mask, (n, 1))
     masks[1:, k] = True
-    lowers, uppers = np.tile(lower, (n, 1)), np.tile(upper, (n, 1))
-    return tuple(jnp.asarray(a) for a in (inits, masks, lowers, uppers))  # type: ignore[return-value]
+    return inits, masks, np.tile(lower, (n, 1)), np.tile(upper, (n, 1))
 
 
-def _model_program(entry: Any, name: str, k: int) -> Callable[..., Any]:
-    """``(rows, data) -> (q at each fixed row, muhat, Var(muhat), converged)``, jitted.
+def _model_stat(
+    prepared: Any, rows: tuple[np.ndarray, ...], name: str, k: int
+) -> tuple[Array, Array, _batch.BatchFit]:
+    """The rows' fits, the statistic at each fixed row and the free fit's POI."""
+    from hepprob.infer.test_statistics import _host_stat
 
-    One vmapped program per fit entry, test statistic and POI, compiled once per
-    shape of the rows and the data.
-    """
-    key = ("hypotest_model", name, k)
-    if key in entry.cache:
-        return entry.cache[key]
-    from hepprob.infer.minimize import minimize_with_hessian
-    from hepprob.infer.test_statistics import stat_from_fits
-
-    def objective(vec: Array, data: Any) -> Array:
-        return 2.0 * entry.objective(vec, data)
-
-    def one(x0, mask, lo, hi, data):  # type: ignore[no-untyped-def]
-        res, hess = minimize_with_hessian(
-            objective, x0, lo, hi, fixed=mask, args=(data,),
-            tol=mle.FIT_TOL, max_iter=mle.FIT_MAX_ITER,
-        )  # fmt: skip
-        x = jnp.where(mask, x0, res.x)
-        return x, objective(x, data), jnp.asarray(res.converged, dtype=bool), hess
-
-    def program(inits, masks, lowers, uppers, data):  # type: ignore[no-untyped-def]
-        batch = jax.vmap(one, in_axes=(0, 0, 0, 0, None))
-        xs, fs, ok, hess = batch(inits, masks, lowers, uppers, data)
-        q = stat_from_fits(name, fs[1:], fs[0], xs[0, k], inits[1:, k])
-        free = ~masks[0]
-        eye = jnp.eye(hess.shape[-1], dtype=hess.dtype)
-        h_nll = 0.5 * hess[0]  # the Hessian of the NLL at the free fit
-        cov = jnp.linalg.inv(jnp.where(free[:, None] & free[None, :], h_nll, eye))
-        return q, xs[0, k], cov[k, k], ok
-
-    entry.cache[key] = jax.jit(program)
-    return entry.cache[key]
+    inits, masks, lowers, uppers = rows
+    fits = _batch.fit_batch(
+        prepared.objective, prepared.data, inits, lowers, uppers, masks
+    )
+    f2 = fits.twice_nll
+    q = _host_stat(name)(f2[1:], f2[0], fits.x[0, k], inits[1:, k])
+    return q, fits.x[0, k], fits
 
 
 def _warn_model_bound(test_stat: str, poi: str, low: float) -> None:

@@ -235,7 +235,7 @@ def _root_limits(
     s_star = -n - norm.ppf(alpha * norm.cdf(-n))
     log_alpha = np.log(alpha)
     stage = asymptotics.stage_fits(eng, setup, asymptotics.asimov_mu(test_stat))
-    mle.warn_unconverged(stage.converged, "upper_limit")
+    mle.warn_unconverged(stage.status, "upper_limit")
 
     def h(mus: np.ndarray) -> np.ndarray:
         """Positive where CLs > alpha, for curve k evaluated at mus[k]."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -11,21 +10,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hepprob._program_cache import cached
 from hepprob._typing import Array, ArrayLike
 from hepprob.errors import ConvergenceWarning, DataError, ParameterError
+from hepprob.infer import _batch
+from hepprob.infer.minimize import FitStatus
 
 __all__ = ["fit", "fixed_poi_fit", "twice_nll"]
 
-# Convergence settings of every fit made through hepprob.infer's pyhf-style API.
-# The objective is twice the NLL; ``tol`` is handed to the minimiser.
-FIT_TOL = 1e-10
-FIT_MAX_ITER = 500
-
-# Rows times parameters squared of one compiled batch of fits on CPU, and the
-# largest CPU batch: small enough that a padded limit-search step stays cheap
-# (see Engine.max_rows).
-_ROW_BUDGET = 4096
-_MAX_ROWS = 64
+# Convergence settings of every fit made through hepprob.infer's pyhf-style API:
+# those of the one driver (EDM in NLL units).
+FIT_TOL = _batch.TOL
+FIT_MAX_ITER = _batch.MAX_ITER
 
 
 def twice_nll(pars: ArrayLike, data: ArrayLike, model: Any) -> Array:
@@ -49,7 +45,8 @@ def fit(
     r"""Maximum-likelihood fit of a HistFactory model (``pyhf.infer.mle.fit``).
 
     Minimises :math:`-2\ln L` with hepprob's pure-JAX bounded minimiser (exact
-    gradients and Hessians); the compiled program is cached per model.
+    gradients and Hessians, saddle escapes); the compiled program is cached
+    per model.
 
     Args:
         data: main + auxiliary data, length ``len(model.expected_data(pars))``.
@@ -60,7 +57,9 @@ def fit(
         fixed_params: ``npars`` flags holding a parameter at its start value
             (default ``suggested_fixed()``).
         return_uncertainties: return ``(npars, 2)`` rows ``[value, error]``, the
-            errors from the inverse exact Hessian of the NLL (0 for fixed ones).
+            errors from the inverse exact Hessian of the NLL (0 for fixed ones;
+            NaN, with a :class:`ConvergenceWarning` naming them, for
+            parameters in a direction the data do not constrain).
         return_fitted_val: also return :math:`-2\ln L` at the minimum.
 
     Returns:
@@ -72,13 +71,14 @@ def fit(
             bounds.
 
     Warns:
-        ConvergenceWarning: the minimiser did not converge.
+        ConvergenceWarning: the fit did not reach a true minimum (the status
+            and the parameters of a flat or negative direction are named).
     """
     eng = engine(model)
     setup = eng.setup(data, init_pars, par_bounds, fixed_params)
-    x, fval, ok = eng.fit_one(setup)
-    warn_unconverged(ok, "mle.fit")
-    return _returns(eng, setup, x, fval, return_uncertainties, return_fitted_val)
+    one = eng.fit_one(setup)
+    warn_unconverged(one, "mle.fit", _par_names(model), setup.fixed)
+    return _returns(eng, setup, one, return_uncertainties, return_fitted_val)
 
 
 def fixed_poi_fit(
@@ -106,9 +106,9 @@ def fixed_poi_fit(
     fixed = setup.fixed.copy()
     fixed[poi] = True
     setup = setup._replace(fixed=fixed)
-    x, fval, ok = eng.fit_one(setup)
-    warn_unconverged(ok, "mle.fixed_poi_fit")
-    return _returns(eng, setup, x, fval, return_uncertainties, return_fitted_val)
+    one = eng.fit_one(setup)
+    warn_unconverged(one, "mle.fixed_poi_fit", _par_names(model), setup.fixed)
+    return _returns(eng, setup, one, return_uncertainties, return_fitted_val)
 
 
 class Setup(NamedTuple):
@@ -126,10 +126,11 @@ class Setup(NamedTuple):
 
 
 class Engine:
-    """Compiled programs of one model, built lazily and cached.
+    """The HistFactory side of the fit driver: one model's objective and inputs.
 
-    Holds the traceable objective and its fit; the public functions of
-    ``hepprob.infer`` jit programs built from these once per model and reuse them.
+    Holds the traceable NLL of the model; every pyhf-style fit of
+    ``hepprob.infer`` runs it through :func:`hepprob.infer._batch.fit_batch`
+    (compiled once per model, kept with it).
     """
 
     def __init__(self, model: Any) -> None:
@@ -139,199 +140,68 @@ class Engine:
         # hepprob models expose their unchecked scalar log-likelihood; pyhf-like
         # models (e.g. pyhf's own with the jax backend) go through logpdf
         pure = getattr(model, "logpdf_fn", None)
-        self._logpdf = pure() if callable(pure) else model.logpdf
+        logpdf = pure() if callable(pure) else model.logpdf
 
-    # -- the traceable pieces ------------------------------------------------
-    def objective(self, pars: Array, data: Array) -> Array:
-        """:math:`-2\\ln L` as a scalar."""
-        return -2.0 * jnp.sum(self._logpdf(pars, data))
+        def objective(pars: Array, data: Array) -> Array:
+            r"""The NLL, :math:`-\ln L`, as a scalar (traceable)."""
+            return -jnp.sum(logpdf(pars, data))
 
-    def fit_rows(
-        self, data: Array, init: Array, lower: Array, upper: Array, fixed: Array
-    ) -> tuple[Array, Array, Array]:
-        """A batch of bounded fits (leading axis: rows), traceable: ``(x, twice_nll, ok)``.
+        self.objective = objective
 
-        Newton's method can stop on a saddle point (gradient zero, one direction
-        of negative curvature: HistFactory shape interpolations make them). Each
-        fit checks the curvature at its end with a Cholesky factorisation of the
-        Hessian the minimiser already evaluated; only when some row is not
-        positive definite does the batch find the most negative eigenvector
-        (``eigh``), step down along it and minimise again, keeping the deeper
-        point. A saddle it cannot leave is reported as not converged. Without
-        saddles the batch is one minimisation and no eigendecomposition.
-        """
-        minimize_rows = jax.vmap(self._minimize)
-
-        def cond(carry: tuple[Array, ...]) -> Array:
-            r, *_, active = carry
-            return (r < 2) & jnp.any(active)
-
-        def round_(carry: tuple[Array, ...]) -> tuple[Array, ...]:
-            r, x_best, f_best, ok_best, start, active = carry
-            # inactive rows (no saddle to leave) stop after one iteration
-            max_iter = jnp.where(active, FIT_MAX_ITER, 0)
-            x, f, ok, hess = minimize_rows(data, start, lower, upper, fixed, max_iter)
-            saddle, escape = self._saddle_escape(x, f, hess, data, lower, upper, fixed)
-            take = active & (f < f_best)  # the first round always (f_best = inf)
-            x_best = jnp.where(take[:, None], x, x_best)
-            ok_best = jnp.where(take, ok & ~saddle, ok_best)
-            f_best = jnp.where(take, f, f_best)
-            start = jnp.where(saddle[:, None], escape, x)
-            return r + 1, x_best, f_best, ok_best, start, take & saddle
-
-        n = init.shape[0]
-        inf = jnp.full(n, jnp.inf, dtype=jnp.float64)
-        no = jnp.zeros(n, dtype=bool)
-        carry = (jnp.asarray(0), init, inf, no, init, ~no)
-        _, x, f, ok, _, _ = jax.lax.while_loop(cond, round_, carry)
-        return x, f, ok
-
-    def _minimize(
-        self,
-        data: Array,
-        init: Array,
-        lower: Array,
-        upper: Array,
-        fixed: Array,
-        max_iter: Any = FIT_MAX_ITER,
-    ) -> tuple[Array, Array, Array, Array]:
-        """One fit: ``(x, twice_nll, converged, Hessian at x)``."""
-        from hepprob.infer.minimize import minimize_with_hessian
-
-        res, hess = minimize_with_hessian(
-            self.objective,
-            init,
-            lower,
-            upper,
-            fixed=fixed,
-            args=(data,),
-            tol=FIT_TOL,
-            max_iter=max_iter,
-        )
-        return res.x, res.fun, jnp.asarray(res.converged, dtype=bool), hess
-
-    def _saddle_escape(
-        self,
-        x: Array,
-        f: Array,
-        hess: Array,
-        data: Array,
-        lower: Array,
-        upper: Array,
-        fixed: Array,
-    ) -> tuple[Array, Array]:
-        """Per row: whether ``x`` is a saddle, and a lower start along its descent."""
-        inside = ~fixed & (x > lower) & (x < upper)
-        both = inside[:, :, None] & inside[:, None, :]
-        scale = jnp.maximum(jnp.max(jnp.abs(jnp.diagonal(hess, 0, 1, 2)), axis=1), 1.0)
-        eye = jnp.eye(x.shape[1], dtype=x.dtype)
-        reduced = jnp.where(both, hess, scale[:, None, None] * eye)
-        # a saddle has an eigenvalue below -1e-8 scale; half that shift keeps
-        # the Cholesky gate from missing one to rounding
-        chol = jnp.linalg.cholesky(reduced + 0.5e-8 * scale[:, None, None] * eye)
-        maybe = ~jnp.all(jnp.isfinite(chol), axis=(1, 2))
-
-        def escape(_: None) -> tuple[Array, Array]:
-            return jax.vmap(self._descent)(
-                x, f, reduced, scale, inside, data, lower, upper
-            )
-
-        def stay(_: None) -> tuple[Array, Array]:
-            return jnp.zeros_like(maybe), x
-
-        return jax.lax.cond(jnp.any(maybe), escape, stay, None)
-
-    def _descent(
-        self,
-        x: Array,
-        f: Array,
-        reduced: Array,
-        scale: Array,
-        inside: Array,
-        data: Array,
-        lower: Array,
-        upper: Array,
-    ) -> tuple[Array, Array]:
-        """Saddle flag and the better of two steps along the most negative curvature."""
-        eigval, eigvec = jnp.linalg.eigh(reduced)
-        lam, direction = eigval[0], jnp.where(inside, eigvec[:, 0], 0.0)
-        saddle = lam < -1e-8 * scale
-        # along the direction f ~ f0 + lam t^2 / 2: a step that gains about 1
-        step = jnp.sqrt(2.0 / jnp.maximum(jnp.abs(lam), 1e-12))
-        cands = jnp.clip(
-            x[None] + step * jnp.array([[1.0], [-1.0]]) * direction, lower, upper
-        )
-        f_c = jax.vmap(self.objective, in_axes=(0, None))(cands, data)
-        f_c = jnp.where(jnp.isfinite(f_c), f_c, jnp.inf)
-        best = cands[jnp.argmin(f_c)]
-        return saddle & (jnp.min(f_c) < f), best
+    def twice_nll(self, pars: Array, data: Array) -> Array:
+        r""":math:`-2\ln L` as a scalar (traceable)."""
+        return 2.0 * self.objective(pars, data)
 
     def expected(self, pars: Array) -> Array:
         """Expected main + auxiliary data (the Asimov dataset at ``pars``), traceable."""
         return jnp.asarray(self.model.expected_data(pars), dtype=jnp.float64)
 
-    def errors(self, x: Array, data: Array, fixed: Array) -> Array:
-        """Hesse errors: square roots of the diagonal of the inverse NLL Hessian."""
-        hess = 0.5 * jax.hessian(self.objective)(x, data)
-        free = ~fixed
-        both = free[:, None] & free[None, :]
-        eye = jnp.eye(x.shape[0], dtype=x.dtype)
-        cov = jnp.linalg.inv(jnp.where(both, hess, eye))
-        var = jnp.where(free, jnp.diag(cov), 0.0)
-        return jnp.sqrt(jnp.maximum(var, 0.0))
-
     def jitted(self, key: Any, builder: Callable[[Engine], Callable[..., Any]]) -> Any:
-        """The jitted program ``builder(self)``, compiled once per ``key``."""
+        """The jitted program ``builder(self)``, compiled once per ``key``.
+
+        ``"rows"`` is the driver's batched fit program of this model.
+        """
         if key not in self._programs:
-            self._programs[key] = jax.jit(builder(self))
+            if key == "rows":
+                self._programs[key] = _batch.program_of(
+                    self.objective, data_per_row=True
+                )
+            else:
+                self._programs[key] = jax.jit(builder(self))
         return self._programs[key]
 
-    def run_rows(self, rows: Setup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Fit a batch of rows (a :class:`Setup` with a leading axis) by compiled calls.
-
-        Exactly two batch sizes are compiled per model: one row, and
-        :meth:`max_rows` rows. One or two rows run one by one (a fit, a
-        hypotest); more go in chunks of ``max_rows``, the last padded by
-        repeating its last row (scans, limit searches, toys). A new dataset,
-        POI value, scan length or number of toys never recompiles. Returns
-        NumPy ``(x, twice_nll, converged)``.
-        """
+    def run_rows(self, rows: Setup) -> _batch.BatchFit:
+        """Fit a batch of rows (a :class:`Setup` with a leading axis, each row
+        with its own dataset) with the driver; see :func:`_batch.chunks`."""
+        self.jitted("rows", None)  # type: ignore[arg-type]
         rows = Setup(*(np.asarray(a) for a in rows))
-        n = int(rows.init.shape[0])
-        program = self.jitted("rows", _build_rows)
-        cap = self.max_rows()
-        chunks = []
-        for start in range(0, n, cap):
-            size = min(cap, n - start)
-            if size <= 2:
-                chunks += [(start + i, 1, 1) for i in range(size)]
-            else:
-                chunks.append((start, size, cap))
-        parts = []
-        for start, size, bucket in chunks:
-            idx = np.minimum(np.arange(bucket), size - 1) + start
-            out = program(*(a[idx] for a in rows))
-            parts.append([np.asarray(o)[:size] for o in out])
-        return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+        return _batch.fit_batch(
+            self.objective,
+            rows.data,
+            rows.init,
+            rows.lower,
+            rows.upper,
+            rows.fixed,
+            data_per_row=True,
+            rows_per_call=self.max_rows(),
+        )
 
-    def fit_one(self, setup: Setup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One fit of ``setup`` (the batch program with a single row)."""
-        x, f, ok = self.run_rows(Setup(*(a[None] for a in setup)))
-        return x[0], f[0], ok[0]
+    def fit_one(self, setup: Setup) -> _batch.BatchFit:
+        """One fit of ``setup`` (its row of the batch result)."""
+        return self.run_rows(Setup(*(np.asarray(a)[None] for a in setup))).take(0)
+
+    def evaluate(self, data: Any, pars: Any) -> _batch.BatchFit:
+        """NLL and Hessian at fixed points (rows), by the same compiled program."""
+        pars = np.atleast_2d(np.asarray(pars, dtype=np.float64))
+        data = np.asarray(data, dtype=np.float64)
+        data = np.broadcast_to(data, (pars.shape[0], data.shape[-1]))
+        return self.run_rows(
+            Setup(data, pars, pars, pars, np.ones(pars.shape, dtype=bool))
+        )
 
     def max_rows(self) -> int:
-        """Rows per compiled batch call: a power of two, 1 for large models.
-
-        On CPU a batch costs about the sum of its rows, and every row runs as
-        long as the slowest one, so models with more than about 60 parameters
-        fit row by row; small models gain from batches (the per-iteration
-        overhead is shared). Accelerators run rows in parallel: larger batches.
-        """
-        cpu = jax.default_backend() == "cpu"
-        budget, most = (_ROW_BUDGET, _MAX_ROWS) if cpu else (64 * _ROW_BUDGET, 4096)
-        npars = max(int(self.model.config.npars), 1)
-        rows = min(max(budget // npars**2, 1), most)
-        return 1 << (rows.bit_length() - 1)
+        """Rows per compiled batch call (:func:`_batch.max_rows`)."""
+        return _batch.max_rows(int(self.model.config.npars))
 
     # -- checked inputs ---------------------------------------------------------
     def poi_index(self) -> int:
@@ -439,12 +309,8 @@ class Engine:
         return Setup(arr, init, lower, upper, fixed)
 
 
-_ENGINES: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
-_ENGINES_BY_ID: dict[int, tuple[Any, Engine]] = {}
-
-
 def engine(model: Any) -> Engine:
-    """The cached :class:`Engine` of ``model`` (one per model object)."""
+    """The :class:`Engine` of ``model``, kept with the model (one per object)."""
     for attr in ("config", "logpdf", "expected_data"):
         if not hasattr(model, attr):
             msg = (
@@ -452,51 +318,64 @@ def engine(model: Any) -> Engine:
                 f"expected_data), got {type(model).__name__} without {attr!r}"
             )
             raise ParameterError(msg)
-    try:
-        eng = _ENGINES.get(model)
-        if eng is None:
-            eng = _ENGINES[model] = Engine(model)
-    except TypeError:  # not weak-referenceable: keep it alive alongside its engine
-        held = _ENGINES_BY_ID.get(id(model))
-        if held is None or held[0] is not model:
-            held = _ENGINES_BY_ID[id(model)] = (model, Engine(model))
-        eng = held[1]
-    return eng
+    return cached(("engine", model), lambda: Engine(model))
 
 
-def warn_unconverged(converged: ArrayLike, what: str) -> None:
-    """Warn with :class:`ConvergenceWarning` when any fit flag is false."""
-    flags = np.asarray(converged)
-    if not np.all(flags):
-        msg = (
-            f"{what}: {int(np.size(flags) - np.sum(flags))} of {np.size(flags)} fit(s) "
-            "did not converge; the result may be inaccurate"
-        )
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+def warn_unconverged(
+    fits: _batch.BatchFit | ArrayLike,
+    what: str,
+    names: Sequence[str] | None = None,
+    fixed: ArrayLike | None = None,
+) -> None:
+    """Warn with :class:`ConvergenceWarning` when a fit did not reach a minimum.
 
-
-def _build_rows(eng: Engine) -> Callable[..., Any]:
-    return eng.fit_rows
-
-
-def _build_errors(eng: Engine) -> Callable[..., Any]:
-    return eng.errors
+    ``fits`` is a :class:`~hepprob.infer._batch.BatchFit` (the statuses of the
+    failed fits are named; for one fit, with ``names`` and ``fixed``, also the
+    parameters of a flat or negative-curvature direction), an integer array
+    of :class:`FitStatus` codes, or boolean convergence flags.
+    """
+    if isinstance(fits, _batch.BatchFit):
+        codes = np.atleast_1d(fits.status)
+    elif np.asarray(fits).dtype.kind in "iu":  # FitStatus codes
+        codes = np.atleast_1d(np.asarray(fits))
+    else:  # flags
+        codes = np.where(np.atleast_1d(np.asarray(fits, dtype=bool)), 0, 2)
+    flags = codes == FitStatus.CONVERGED.code
+    if np.all(flags):
+        return
+    why = sorted({FitStatus.from_code(c).value for c in codes[~flags]})
+    msg = (
+        f"{what}: {int(np.size(flags) - np.sum(flags))} of {np.size(flags)} fit(s) "
+        f"did not converge ({', '.join(why)}); the result may be inaccurate"
+    )
+    single = isinstance(fits, _batch.BatchFit) and np.ndim(fits.fun) == 0
+    if single and names is not None and fixed is not None:
+        cov = _batch.covariance(fits.hess, fixed)  # type: ignore[union-attr]
+        if not cov.positive_definite:
+            msg += "; " + cov.describe(names)
+    warnings.warn(msg, ConvergenceWarning, stacklevel=3)
 
 
 def _returns(
     eng: Engine,
     setup: Setup,
-    x: Array,
-    fval: Array,
+    one: _batch.BatchFit,
     return_uncertainties: bool,
     return_fitted_val: bool,
 ) -> Any:
-    pars = np.asarray(x)
+    pars = np.asarray(one.x)
     if return_uncertainties:
-        err = eng.jitted("errors", _build_errors)(x, setup.data, setup.fixed)
-        pars = np.stack([pars, np.asarray(err)], axis=1)
+        cov = _batch.covariance(one.hess, setup.fixed)
+        if not cov.positive_definite:
+            msg = (
+                "uncertainties: "
+                + cov.describe(_par_names(eng.model))
+                + "; their errors are NaN"
+            )
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        pars = np.stack([pars, cov.errors()], axis=1)
     if return_fitted_val:
-        return jnp.asarray(pars), jnp.asarray(fval)
+        return jnp.asarray(pars), jnp.asarray(one.twice_nll)
     return jnp.asarray(pars)
 
 

@@ -9,14 +9,13 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
 from hepprob._typing import Array, ArrayLike
-from hepprob.errors import HepprobWarning, ParameterError
-from hepprob.infer.minimize import minimize
+from hepprob.errors import ConvergenceWarning, HepprobWarning, ParameterError
+from hepprob.infer import _batch
+from hepprob.infer.minimize import FitStatus
 
 __all__ = ["FitResult"]
 
@@ -50,9 +49,9 @@ class _Problem:
     """What a :class:`FitResult` needs to refit: the objective, data and bounds.
 
     ``objective(x, data)`` is pure; ``data`` is a pytree of arrays passed as an
-    argument (never closed over), so compiled profile fits are reused across
-    datasets of one shape. ``cache`` holds the compiled profile function and is
-    shared by every fit of one model structure.
+    argument (never closed over), so the compiled fits of
+    :func:`hepprob.infer._batch.fit_batch` are shared by every fit, profile
+    and Minos search of one model structure, whatever the dataset.
     """
 
     def __init__(
@@ -65,7 +64,6 @@ class _Problem:
         *,
         tol: float,
         max_iter: int,
-        cache: dict[str, Any],
     ) -> None:
         self.objective = objective
         self.data = data
@@ -74,58 +72,31 @@ class _Problem:
         self.fixed = fixed
         self.tol = tol
         self.max_iter = max_iter
-        self.cache = cache
 
-    def profile_fits(self) -> Callable[..., tuple[Array, Array, Array]]:
-        """Jitted ``(index[k], value[k], start[k, n], ...) -> (nll, x, converged)``.
+    def profile_fits(self) -> Callable[..., _batch.BatchFit]:
+        """``(index[k], value[k], start[k, n]) -> BatchFit`` of profile fits.
 
-        Each row fixes one parameter at one value and minimises over the rest;
-        the rows run as one vmapped program.
+        Row ``i`` fixes parameter ``index[i]`` at ``value[i]`` and minimises
+        over the rest from ``start[i]``; all rows run in the batched driver.
         """
-        key = ("profile", self.tol, self.max_iter)
-        if key not in self.cache:
-            objective, tol, max_iter = self.objective, self.tol, self.max_iter
 
-            def one(index, value, start, lower, upper, fixed, data):
-                onehot = jnp.arange(start.shape[0]) == index
-                x0 = jnp.where(onehot, value, start)
-                res = minimize(
-                    objective,
-                    x0,
-                    lower,
-                    upper,
-                    fixed | onehot,
-                    (data,),
-                    tol=tol,
-                    max_iter=max_iter,
-                )
-                return res.fun, res.x, res.converged
-
-            batched = jax.vmap(one, in_axes=(0, 0, 0, None, None, None, None))
-            self.cache[key] = jax.jit(batched)
-        fn = self.cache[key]
-
-        def call(index: Any, value: Any, start: Any) -> tuple[Array, Array, Array]:
-            # pad the batch to a power of two (at least 8) so that scans and Minos
-            # of various sizes share a few compiled programs
-            index, value, start = (
-                np.asarray(index),
-                np.asarray(value),
-                np.asarray(start),
-            )
-            k = index.shape[0]
-            size = max(8, 1 << (k - 1).bit_length())
-            pad = size - k
-            fun, x, conv = fn(
-                jnp.asarray(np.concatenate([index, np.repeat(index[:1], pad)])),
-                jnp.asarray(np.concatenate([value, np.repeat(value[:1], pad)])),
-                jnp.asarray(np.concatenate([start, np.repeat(start[:1], pad, axis=0)])),
-                jnp.asarray(self.lower),
-                jnp.asarray(self.upper),
-                jnp.asarray(self.fixed),
+        def call(index: Any, value: Any, start: Any) -> _batch.BatchFit:
+            index = np.asarray(index)
+            x0 = np.array(start, dtype=np.float64)
+            rows = np.arange(index.shape[0])
+            x0[rows, index] = np.asarray(value, dtype=np.float64)
+            fixed = np.tile(self.fixed, (index.shape[0], 1))
+            fixed[rows, index] = True
+            return _batch.fit_batch(
+                self.objective,
                 self.data,
+                x0,
+                self.lower,
+                self.upper,
+                fixed,
+                tol=self.tol,
+                max_iter=self.max_iter,
             )
-            return fun[:k], x[:k], conv[:k]
 
         return call
 
@@ -143,8 +114,12 @@ class FitResult:
             columns for fixed ones).
         correlation: the matching correlation matrix.
         nll: negative log-likelihood at the minimum.
-        converged: minimiser converged, everything finite and the Hessian of
-            the free parameters positive definite.
+        converged: a true minimum: the gradient test passed and the Hessian of
+            the free parameters (not held by a bound) is positive definite.
+        status: a :class:`~hepprob.infer.minimize.FitStatus` (a ``str``):
+            ``"converged"``, or why not — ``"saddle"``, ``"degenerate"`` (a
+            flat direction), ``"iteration_limit"``, ``"stalled"``,
+            ``"not_finite"``.
         edm: estimated distance to minimum, ``gᵀ H⁻¹ g / 2`` (MINUIT's EDM).
         n_iter: Newton iterations (function calls for ``method="minuit"``).
         message: a sentence on the outcome.
@@ -171,6 +146,7 @@ class FitResult:
         nll: float,
         converged: bool,
         edm: float,
+        status: FitStatus | None = None,
         n_iter: int,
         message: str,
         method: str,
@@ -182,6 +158,9 @@ class FitResult:
         self.covariance = np.asarray(covariance, dtype=np.float64)
         self.nll = float(nll)
         self.converged = bool(converged)
+        if status is None:
+            status = FitStatus.CONVERGED if converged else FitStatus.STALLED
+        self.status = FitStatus(status)
         self.edm = float(edm)
         self.n_iter = int(n_iter)
         self.message = message
@@ -192,6 +171,7 @@ class FitResult:
         with np.errstate(divide="ignore", invalid="ignore"):
             corr = self.covariance / np.outer(flat_err, flat_err)
         corr = np.where(np.outer(flat_err, flat_err) > 0, corr, 0.0)
+        corr = np.where(np.isnan(self.covariance), np.nan, corr)
         np.fill_diagonal(corr, 1.0)
         self.correlation = corr
         self.values = self._by_name(self.x)
@@ -257,16 +237,17 @@ class FitResult:
         if np.any(vals < lo) or np.any(vals > hi):
             msg = f"profile: values for {name!r} must lie within its bounds [{lo}, {hi}], got {vals}"
             raise ParameterError(msg)
-        fun, _, conv = self._problem.profile_fits()(
+        fits = self._problem.profile_fits()(
             np.full(vals.shape, i),
             vals,
             np.broadcast_to(self.x, (vals.size, self.x.size)),
         )
-        if not np.all(np.asarray(conv)):
-            bad = vals[~np.asarray(conv)]
-            msg = f"profile of {name!r}: the fits at {bad} did not converge"
-            warnings.warn(msg, HepprobWarning, stacklevel=2)
-        return np.asarray(fun)
+        if not np.all(fits.converged):
+            bad = ~fits.converged
+            why = sorted({s.value for s in fits.take(bad).statuses()})
+            msg = f"profile of {name!r}: the fits at {vals[bad]} did not converge ({', '.join(why)})"
+            warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+        return np.asarray(fits.fun)
 
     def minos(
         self, names: str | Sequence[str] | None = None, cl: float = 0.68
@@ -338,6 +319,7 @@ class FitResult:
             "fixed": [n for n, f in self.fixed.items() if f],
             "nll": self.nll,
             "converged": self.converged,
+            "status": self.status.value,
             "edm": self.edm,
             "n_iter": self.n_iter,
             "message": self.message,
@@ -413,8 +395,8 @@ def _minos_search(
     at_bound = np.zeros(2 * k, bool)
     answer = best + side * t
     for _ in range(max_rounds):
-        fun, xs, _ = fits(index, best + side * t, starts)
-        fun, xs = np.asarray(fun), np.asarray(xs)
+        out = fits(index, best + side * t, starts)
+        fun, xs = out.fun, out.x
         r = np.sqrt(2.0 * np.clip(fun - result.nll, 0.0, None))
         starts = np.where(done[:, None], starts, xs)
         above = r >= target

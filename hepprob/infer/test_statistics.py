@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hepprob._program_cache import on_clear
 from hepprob._typing import Array, ArrayLike
 from hepprob.errors import HepprobWarning, ParameterError
 from hepprob.infer import mle
@@ -264,8 +265,9 @@ def _run(
     check_poi_free(eng, setup.fixed)
     mu_val = mle._as_scalar(mu, "mu")
     check_poi_bound(name, eng, setup.lower, stacklevel=4)
-    xs, fs, ok = eng.run_rows(profile_rows(setup, eng.poi_index(), mu_val))
-    mle.warn_unconverged(ok, name)
+    fits = eng.run_rows(profile_rows(setup, eng.poi_index(), mu_val))
+    mle.warn_unconverged(fits, name)
+    xs, fs = fits.x, fits.twice_nll
     stat = _host_stat(name)(fs[1], fs[0], xs[0, eng.poi_index()], mu_val)
     fixed_fit, free_fit = jnp.asarray(xs[1]), jnp.asarray(xs[0])
     if return_fitted_pars:
@@ -273,6 +275,7 @@ def _run(
     return stat
 
 
+@on_clear
 @functools.cache
 def _host_stat(name: str) -> Callable[..., Array]:
     """:func:`stat_from_fits` jitted per statistic: one compile, not one per operation."""

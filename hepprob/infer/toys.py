@@ -2,9 +2,12 @@
 
 :func:`simulate` redraws every observed site of a model (unbinned, binned,
 HistFactory main and auxiliary data) at given parameter values; :func:`toys`
-also fits each toy with the pure-JAX minimiser, all toys of a batch in one
-vectorised program, and returns a :class:`ToyResult` with pulls. A toy whose fit
-fails is kept, flagged by ``converged=False``; it never aborts the run.
+also fits each toy with the pure-JAX minimiser (the one driver of
+:mod:`hepprob.infer._batch`), all toys of a batch in one vectorised program,
+and returns a :class:`ToyResult` with pulls. A toy whose fit fails is kept,
+flagged by ``converged=False`` with its ``status`` (saddle, flat direction,
+iteration limit, ...), and left out of the pull summary; it never aborts the
+run.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from numpyro.primitives import Messenger
 from hepprob._program_cache import cached, split_arguments
 from hepprob._typing import Array, ArrayLike, PRNGKey
 from hepprob.errors import ParameterError
-from hepprob.infer.minimize import minimize
+from hepprob.infer import _batch
+from hepprob.infer.minimize import FitStatus
 from hepprob.model import ModelStructure, log_likelihood, trace_model
 
 __all__ = ["ToyResult", "simulate", "toys"]
@@ -109,8 +113,12 @@ class ToyResult:
         values: fitted values, shape (n_toys, npar).
         errors: Hesse errors per toy (0 for fixed parameters), shape (n_toys, npar).
         nll: minimum NLL per toy.
-        converged: fit status per toy; failed toys are kept, flagged.
+        converged: per toy, a true minimum; failed toys are kept, flagged, and
+            left out of :meth:`pull_summary`.
         fixed: which parameters were held fixed.
+        status: per toy, the :class:`~hepprob.infer.minimize.FitStatus` value
+            (``"converged"``, ``"saddle"``, ``"degenerate"``,
+            ``"iteration_limit"``, ``"stalled"``, ``"not_finite"``).
     """
 
     par_names: list[str]
@@ -120,6 +128,7 @@ class ToyResult:
     nll: np.ndarray
     converged: np.ndarray
     fixed: np.ndarray
+    status: np.ndarray
 
     @property
     def n_toys(self) -> int:
@@ -164,6 +173,7 @@ class ToyResult:
             "errors": self.errors.tolist(),
             "nll": self.nll.tolist(),
             "converged": self.converged.tolist(),
+            "status": self.status.tolist(),
             "pulls": self.pull_summary(),
         }
 
@@ -219,33 +229,31 @@ def toys(
     fixed_mask, start = _fixed_and_start(structure, truth, init, fixed)
     lower, upper = jnp.asarray(structure.lower), jnp.asarray(structure.upper)
     arrays, rebuild, signature = split_arguments(model_args, model_kwargs)
-    # One batch size per model: powers of two up to batch_size, the last batch
-    # padded with repeats of its final key (their fits are dropped).
-    size = min(int(batch_size), 1 << (n_toys - 1).bit_length())
     batch = cached(
-        ("toys", model, signature, size),
+        ("toys", model, signature),
         lambda: _toy_program(model, structure, rebuild),
     )
-    keys = jax.random.split(key, n_toys)
+    keys = np.asarray(jax.random.split(key, n_toys))
     pieces = []
-    for i in range(0, n_toys, size):
-        chunk = keys[i : i + size]
-        pad = size - chunk.shape[0]
-        if pad:
-            chunk = jnp.concatenate([chunk, jnp.repeat(chunk[-1:], pad, axis=0)])
-        out = batch(chunk, truth, start, fixed_mask, lower, upper, arrays)
-        pieces.append([np.asarray(o)[: size - pad] for o in out])
-    values, errors, nll, converged = (
+    # the driver's padding rule (a few batch sizes per model; padded rows
+    # repeat the last key and are dropped)
+    for first, size, bucket in _batch.chunks(n_toys, int(batch_size)):
+        idx = np.minimum(np.arange(bucket), size - 1) + first
+        out = batch(keys[idx], truth, start, fixed_mask, lower, upper, arrays)
+        pieces.append([np.asarray(o)[:size] for o in out])
+    values, errors, nll, status = (
         np.concatenate([p[j] for p in pieces]) for j in range(4)
     )
+    names = np.array([s.value for s in FitStatus])
     return ToyResult(
         par_names=structure.par_names,
         truth=np.asarray(truth),
         values=values,
         errors=errors,
         nll=nll,
-        converged=converged.astype(bool),
+        converged=status == FitStatus.CONVERGED.code,
         fixed=np.asarray(fixed_mask),
+        status=names[status],
     )
 
 
@@ -265,7 +273,8 @@ def _toy_program(
 
     Everything that changes between calls (truth, start, fixed mask, bounds, the
     model's array arguments) is an argument, so the program compiles once per
-    model structure and batch size.
+    model structure and batch size. Errors are those of
+    :func:`hepprob.infer._batch.covariance` (NaN in a flat direction).
     """
 
     def program(keys, truth, start, fixed_mask, lower, upper, arrays):  # type: ignore[no-untyped-def]
@@ -279,16 +288,13 @@ def _toy_program(
 
         def one(k: PRNGKey) -> tuple[Array, ...]:
             data = draw(k, truth, model_args, model_kwargs)
-            res = minimize(toy_nll, start, lower, upper, fixed_mask, args=(data,))
-            hess = jax.hessian(toy_nll)(res.x, data)
-            free = ~fixed_mask
-            hess_free = jnp.where(
-                free[:, None] & free[None, :], hess, jnp.eye(hess.shape[0])
+            x, fun, hess, status, _, _ = _batch.solve(
+                toy_nll, data, start, lower, upper, fixed_mask
             )
-            cov = jnp.linalg.inv(hess_free)
-            err = jnp.where(free, jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0)), 0.0)
-            ok = res.converged & jnp.all(jnp.isfinite(err))
-            return res.x, err, res.fun, ok
+            cov, _, _ = _batch.inverse_hessian(hess, ~fixed_mask, jnp)
+            diag = jnp.diag(cov)
+            err = jnp.where(jnp.isnan(diag), jnp.nan, jnp.sqrt(jnp.clip(diag, 0.0)))
+            return x, err, fun, status
 
         return jax.vmap(one)(keys)
 

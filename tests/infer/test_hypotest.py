@@ -422,6 +422,7 @@ def test_new_data_and_poi_reuse_the_program_and_match_pyhf(validation_dir):
 
 def test_hypotest_model_reuses_its_program_on_new_data():
     """A second dataset of the same shape gives its own closed-form answer, no recompile."""
+    from hepprob.infer._batch import program_of
     from hepprob.infer.fit import _prepare_model
 
     mu = np.array([1.0, 2.5])
@@ -434,6 +435,6 @@ def test_hypotest_model_reuses_its_program_on_new_data():
         ref_sb, ref_b = norm.cdf((muhat - mu) / sig_mu), norm.cdf(muhat / sig_mu)
         np.testing.assert_allclose(tails[0], ref_sb, rtol=1e-6)
         np.testing.assert_allclose(cls, ref_sb / ref_b, rtol=1e-6)
-        entry = _prepare_model(gaussian_model, (x,), {}).entry
-        sizes.append(entry.cache[("hypotest_model", "qmu_tilde", 0)]._cache_size())
+        objective = _prepare_model(gaussian_model, (x,), {}).objective
+        sizes.append(program_of(objective)._cache_size())
     assert sizes[1] == sizes[0]  # the second dataset compiled nothing new

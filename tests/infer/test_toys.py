@@ -116,7 +116,7 @@ def test_second_toy_run_reuses_its_program_and_sees_new_inputs():
         numpyro.sample("x", npd.Normal(mu, sigma), obs=x)
 
     def programs():
-        return [k for k in _program_cache._CACHE if k[0] == "toys" and k[1] is model]
+        return [k for k in _program_cache.programs_of(model) if k[0] == "toys"]
 
     n_events = 30
     for truth, n_toys, seed in (
