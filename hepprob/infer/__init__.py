@@ -12,11 +12,14 @@ What to use when:
 * :func:`toys` — generate and fit pseudo-experiments, vectorised.
 * :func:`sweights` — sPlot weights of the species of an extended fit.
 * :func:`interval` — two-sided intervals by profile likelihood or Feldman–Cousins.
+* :func:`profile_scan` — the profiled NLL with several parameters fixed, on rows
+  or a grid; ``FitResult.contour`` for 2-D contours.
 """
 
 from __future__ import annotations
 
 from hepprob.infer import mle, test_statistics
+from hepprob.infer.contour import profile_scan
 from hepprob.infer.fit import fit, nll
 from hepprob.infer.hypotest import hypotest, hypotest_model
 from hepprob.infer.intervals import interval
@@ -37,6 +40,7 @@ __all__ = [
     "minimize",
     "mle",
     "nll",
+    "profile_scan",
     "sweights",
     "test_statistics",
     "toys",
