@@ -240,7 +240,7 @@ class Model:
         self.batch_size = None
         self.main_model = _MainModel(self)
         self.constraint_model = _ConstraintModel(self)
-        host = _host_arrays(self.compiled)
+        host = _host_arrays(self.compiled, self._nbase)
         extras = self._setup_extras(yield_functions, eft, correlations, regularisation)
         host.update(extras.pop("arrays"))
         self._arrays: dict[str, Any] = jax.tree_util.tree_map(jax.device_put, host)
@@ -567,19 +567,19 @@ def _with_extra_parameters(
 
 
 _ONEHOT_MAX = 4096  # entries of a one-hot gather matrix worth a matmul
-_INDEX_TABLES = ("ns_index", "hs_index", "aux_index")
+_INDEX_TABLES = ("ns_index", "aux_index")
 
 
-def _host_arrays(c: CompiledSpec) -> dict[str, np.ndarray]:
+def _host_arrays(c: CompiledSpec, nbase: int) -> dict[str, np.ndarray]:
     """The kernel's arrays (NumPy) of a compiled spec; absent families left out."""
     names = ["nominal", "gather", "aux_index", "aux_poisson", "aux_sigma", "aux_factor"]
     if c.ns_index.size:
         names += ["ns_index", "ns_lo", "ns_hi"]
         if c.ns_coef is not None:
             names.append("ns_coef")
-    if c.hs_index.size:
-        names += ["hs_index", "hs_onehot", "hs_sym", "hs_asym"]
     out = {n: np.asarray(getattr(c, n)) for n in names}
+    if c.hs_index.size:
+        out["hs_sym"], out["hs_asym"] = _histosys_maps(c, nbase)
     if c.ns_index.size:
         out["ns_log_hi"] = np.log(c.ns_hi)
         out["ns_log_lo"] = np.log(c.ns_lo)
@@ -590,6 +590,26 @@ def _host_arrays(c: CompiledSpec) -> dict[str, np.ndarray]:
             onehot[idx, np.arange(idx.size)] = 1.0
             out[key + "_onehot"] = onehot
     return out
+
+
+def _histosys_maps(c: CompiledSpec, nbase: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(samples * bins, nbase)`` matrices of the symmetric and asymmetric parts.
+
+    Occurrence ``o`` (a histosys parameter on one sample) adds ``alpha S_o +
+    g(alpha) A_o`` to its sample's bins; both sums are linear maps of the
+    parameter vector (and of ``g`` applied to it), whose derivatives are the
+    matrices themselves.
+    """
+    n_s, n_b = c.nominal.shape
+    sample = np.argmax(c.hs_onehot, axis=0)  # (O,): each occurrence's sample
+    rows = (sample[:, None] * n_b + np.arange(n_b)[None, :]).ravel()
+    cols = np.repeat(c.hs_index, n_b)
+    maps = []
+    for part in (c.hs_sym, c.hs_asym):
+        m = np.zeros((n_s * n_b, nbase))
+        np.add.at(m, (rows, cols), part.ravel())
+        maps.append(m)
+    return maps[0], maps[1]
 
 
 def _validate(spec: Mapping[str, Any]) -> None:
