@@ -132,6 +132,8 @@ def fit(
     method: str = "auto",
     x0: ArrayLike | None = None,
     options: Mapping[str, Any] | None = None,
+    weights: ArrayLike | Mapping[str, ArrayLike] | None = None,
+    errors: str = "hesse",
     **model_kwargs: Any,
 ) -> FitResult:
     """Maximum-likelihood fit of a model, or minimum of a plain function.
@@ -162,6 +164,11 @@ def fit(
         x0: start vector; switches to plain-function mode.
         options: ``{"tol": EDM tolerance in NLL units (default 1e-10),
             "max_iter": Newton iterations per round (default 500)}``.
+        weights: per-event weights of unbinned data (an array for the one
+            unbinned site, or ``{site: array}``): the weighted NLL; see
+            :mod:`hepprob.infer.weighted`.
+        errors: ``"hesse"`` (inverse Hessian), or for weighted data
+            ``"sumw2"`` or ``"asymptotic"`` (Langenbruch, arXiv:1911.01303).
         **model_kwargs: keyword arguments of the model (plain-function mode:
             ``lower``, ``upper``, ``par_names``).
 
@@ -187,6 +194,13 @@ def fit(
         >>> res.values["x"].tolist(), res.converged
         ([2.0, 1.0], True)
     """
+    if weights is not None or errors != "hesse":  # weighted data: infer/weighted.py
+        from hepprob.infer import weighted
+
+        return weighted.fit(
+            model, model_args, model_kwargs, weights=weights, errors=errors,
+            init=init, fixed=fixed, method=method, x0=x0, options=options,
+        )  # fmt: skip
     if method not in _METHODS:
         msg = f"fit: method must be one of {_METHODS}, got {method!r}"
         raise ParameterError(msg)

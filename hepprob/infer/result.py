@@ -302,6 +302,20 @@ class FitResult:
                     warnings.warn(msg, HepprobWarning, stacklevel=2)
         return out
 
+    def contour(
+        self,
+        x: str,
+        y: str,
+        cl: float | Sequence[float] = 0.68,
+        points: int = 40,
+    ) -> np.ndarray | dict[float, np.ndarray]:
+        """2-D profile-likelihood contour of ``x`` and ``y``: ``(points, 2)``
+        ``(x, y)`` values, or ``{cl: points}`` for a list of ``cl`` (see
+        :func:`hepprob.infer.contour.contour`)."""
+        from hepprob.infer.contour import contour
+
+        return contour(self, x, y, cl=cl, points=points)
+
     # -- output ---------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

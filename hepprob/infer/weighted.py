@@ -29,7 +29,6 @@ forward-over-reverse derivative. Everything here is pure JAX, so
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -83,6 +82,9 @@ def fit(
     from hepprob.infer.fit import fit as plain_fit
 
     _check_errors(errors)
+    if fit_options.pop("x0", None) is not None:
+        msg = "fit: weights and errors apply to models, not to plain functions (x0)"
+        raise ParameterError(msg)
     kwargs = dict(model_kwargs)
     if weights is not None:
         kwargs[_WEIGHTS_KW] = _by_site(model, model_args, model_kwargs, weights)
@@ -274,15 +276,17 @@ def _by_site(
 
 
 def _with_covariance(result: Any, cov: np.ndarray, errors: str) -> Any:
-    """A copy of ``result`` with ``cov`` as its covariance (errors, correlation)."""
-    out = copy.copy(result)
-    err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = np.where(np.outer(err, err) > 0, cov / np.outer(err, err), 0.0)
-    np.fill_diagonal(corr, 1.0)
-    out.covariance = cov
-    out.correlation = corr
-    out._flat_errors = err
-    out.errors = result._by_name(err)
-    out.message = f"{result.message}; covariance: {errors}"
-    return out
+    """``result`` with ``cov`` as its covariance (errors and correlation follow)."""
+    return type(result)(
+        groups=result._groups,
+        x=result.x,
+        covariance=cov,
+        nll=result.nll,
+        converged=result.converged,
+        edm=result.edm,
+        status=result.status,
+        n_iter=result.n_iter,
+        message=f"{result.message}; covariance: {errors}",
+        method=result.method,
+        problem=result._problem,
+    )
