@@ -133,3 +133,20 @@ def test_clear_caches_forgets_compiled_programs():
     assert not _program_cache.programs_of(model)
     again = hepprob.fit(model, np.array([1.0, 2.0]))  # compiles again, same answer
     assert first.values["mu"] == again.values["mu"] == 1.5
+
+
+def test_scan_patchset_signature():
+    import inspect
+
+    params = inspect.signature(hepprob.infer.scan_patchset).parameters
+    assert list(params)[:3] == ["workspace", "patchset", "client"]
+    assert params["client"].default is None
+    assert "scan_patchset" in hepprob.infer.__all__
+    spec = {"channels": [{"name": "c", "samples": [
+        {"name": "s", "data": [1.0], "modifiers": [
+            {"name": "mu", "type": "normfactor", "data": None}]}]}]}  # fmt: skip
+    a, b = hepprob.histfactory.Model(spec), hepprob.histfactory.Model(spec)
+    assert hash(a.structure) == hash(b.structure)
+    assert a.logpdf_kernel() is b.logpdf_kernel()  # one program per structure
+    assert callable(a.expected_kernel())
+    assert isinstance(a.arrays, dict)

@@ -10,6 +10,8 @@ What to use when:
   pyhf-compatible API for HistFactory models; :func:`hypotest_model` for generic
   models.
 * :func:`toys` — generate and fit pseudo-experiments, vectorised.
+* :func:`scan_patchset` — CLs of every patch of a patchset, one compiled
+  program, optionally on a Dask cluster.
 * :func:`sweights` — sPlot weights of the species of an extended fit.
 * :func:`interval` — two-sided intervals by profile likelihood or Feldman–Cousins.
 * :func:`profile_scan` — the profiled NLL with several parameters fixed, on rows
@@ -26,12 +28,14 @@ from hepprob.infer.intervals import interval
 from hepprob.infer.limits import discovery, upper_limit
 from hepprob.infer.minimize import MinimizeResult, minimize
 from hepprob.infer.result import FitResult
+from hepprob.infer.scan import PatchScan, scan_patchset
 from hepprob.infer.sweights import sweights
 from hepprob.infer.toys import toys
 
 __all__ = [
     "FitResult",
     "MinimizeResult",
+    "PatchScan",
     "discovery",
     "fit",
     "hypotest",
@@ -41,6 +45,7 @@ __all__ = [
     "mle",
     "nll",
     "profile_scan",
+    "scan_patchset",
     "sweights",
     "test_statistics",
     "toys",
