@@ -395,6 +395,13 @@ _CALCTYPES = {
     type=click.Choice(["asymptotics", "asymptotic", "toybased"]),
 )
 @click.option("--ntoys", default=2000, show_default=True, type=int)
+@click.option(
+    "--patchset",
+    "patchset_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="CLs of every patch of this patchset (asymptotic), one JSON table.",
+)
 @_output_option
 @_pretty_option
 def cls(
@@ -405,6 +412,7 @@ def cls(
     test_stat: str,
     calctype: str,
     ntoys: int,
+    patchset_file: str | None,
     output_file: str | None,
     pretty: bool,
 ) -> None:
@@ -412,6 +420,22 @@ def cls(
     from hepprob import _display
     from hepprob.infer import hypotest
 
+    if patchset_file is not None:
+        from hepprob.histfactory import PatchSet
+        from hepprob.infer import scan_patchset
+
+        if patches or _CALCTYPES[calctype] != "asymptotic":
+            msg = "--patchset scans asymptotic CLs; it takes no --patch or toys"
+            raise click.UsageError(msg)
+        scan = scan_patchset(
+            read_workspace(workspace, _read_json),
+            PatchSet(_read_json(patchset_file)),
+            poi_value=test_poi,
+            test_stat=test_stat,
+            measurement_name=measurement,
+        )
+        _emit(scan.to_dict(), output_file)
+        return
     _, model, data = _workspace_model(workspace, patches, measurement)
     obs, expected = hypotest(
         test_poi,

@@ -143,3 +143,28 @@ def test_dask_failed_task_is_retried_then_reported(
     assert res.failed == {"odd": "RuntimeError: bad node"}
     assert np.isnan(res.cls_obs[3])
     np.testing.assert_allclose(res.cls_obs[:3], local_scan.cls_obs[:3], rtol=1e-10)
+
+
+def test_cli_cls_patchset_writes_the_table(grid, local_scan, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from hepprob.cli import cli
+
+    spec, ps = grid
+    ws_file, ps_file = tmp_path / "bkg.json", tmp_path / "ps.json"
+    ws_file.write_text(json.dumps(spec))
+    ps_file.write_text(json.dumps(ps))
+    out = CliRunner().invoke(cli, ["cls", str(ws_file), "--patchset", str(ps_file)])
+    assert out.exit_code == 0, out.output
+    table = json.loads(out.output)
+    assert [r["name"] for r in table["patches"]] == local_scan.names
+    np.testing.assert_allclose(
+        [r["CLs_obs"] for r in table["patches"]], local_scan.cls_obs, rtol=1e-10
+    )
+    bad = CliRunner().invoke(
+        cli, ["cls", str(ws_file), "--patchset", str(ps_file), "--calctype", "toybased"]
+    )
+    assert bad.exit_code != 0
+    assert "--patchset scans asymptotic CLs" in bad.output
