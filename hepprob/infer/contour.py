@@ -23,14 +23,12 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jax
 import numpy as np
 from scipy import stats
 
-from hepprob._program_cache import cached
 from hepprob._typing import ArrayLike
 from hepprob.errors import HepprobWarning, ParameterError
-from hepprob.infer.minimize import minimize
+from hepprob.infer import _batch
 
 __all__ = ["contour", "profile_scan"]
 
@@ -216,35 +214,19 @@ def _search(
 def _profile_rows(
     problem: Any, starts: np.ndarray, fixed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(nll, x, converged)`` of fits from each start row, ``fixed`` held.
-
-    Rows run in one jitted, vmapped program per objective, padded to a power
-    of two (at least 8) so that scans and contours share a few compiles.
-    """
-    objective = problem.objective
-    program = cached(
-        ("contour.profile_rows", objective, problem.tol, problem.max_iter),
-        lambda: jax.jit(
-            jax.vmap(
-                lambda x0, lo, hi, fx, data: _fit(
-                    objective, x0, lo, hi, fx, data, problem.tol, problem.max_iter
-                ),
-                in_axes=(0, None, None, None, None),
-            )
-        ),
+    """``(nll, x, converged)`` of fits from each start row, ``fixed`` held:
+    one batch of the fit driver (:func:`hepprob.infer._batch.fit_batch`)."""
+    fits = _batch.fit_batch(
+        problem.objective,
+        problem.data,
+        starts,
+        problem.lower,
+        problem.upper,
+        fixed,
+        tol=problem.tol,
+        max_iter=problem.max_iter,
     )
-    k = starts.shape[0]
-    size = max(8, 1 << (k - 1).bit_length())
-    idx = np.minimum(np.arange(size), k - 1)
-    fun, x, ok = program(starts[idx], problem.lower, problem.upper, fixed, problem.data)
-    return np.asarray(fun)[:k], np.asarray(x)[:k], np.asarray(ok)[:k]
-
-
-def _fit(objective, x0, lower, upper, fixed, data, tol, max_iter):  # type: ignore[no-untyped-def]
-    res = minimize(
-        objective, x0, lower, upper, fixed, (data,), tol=tol, max_iter=max_iter
-    )
-    return res.fun, res.x, res.converged
+    return fits.fun, fits.x, fits.converged
 
 
 # --- small helpers --------------------------------------------------------------------

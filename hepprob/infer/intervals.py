@@ -38,7 +38,8 @@ from scipy import stats
 from hepprob._program_cache import cached, split_arguments
 from hepprob._typing import Array, ArrayLike
 from hepprob.errors import HepprobWarning, ParameterError
-from hepprob.infer.minimize import minimize
+from hepprob.infer import _batch
+from hepprob.infer.minimize import SUCCESS
 from hepprob.model import (
     ModelStructure,
     data_sites,
@@ -192,15 +193,17 @@ def feldman_cousins(
         ("feldman_cousins", model, k, signature),
         lambda: _programs(model, structure, rebuild, k),
     )
-    profile_rows, toy_rows = programs
+    objective, toy_rows = programs
 
     # the observed statistic and the profiled nuisances at each grid point
     starts = np.tile(result.x, (grid.size, 1))
     starts[:, k] = grid
-    held, f_held, ok_held = (
-        np.asarray(a)
-        for a in profile_rows(starts, lower, upper, fixed_mask, observed, arrays)
+    held_mask = fixed_mask.copy()
+    held_mask[k] = True
+    fits = _batch.fit_batch(
+        objective, (observed, arrays), starts, lower, upper, held_mask
     )
+    held, f_held, ok_held = fits.x, fits.fun, fits.converged
     if not ok_held.all():
         msg = (
             f"feldman_cousins: profile fits at {poi}={grid[~ok_held]} did not converge"
@@ -230,29 +233,28 @@ def _programs(
     rebuild: Callable[..., Any],
     k: int,
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """The jitted profile fits on given data, and the toy generate-and-fit rows."""
+    """The model's NLL ``objective(x, (data, arrays))`` for the fit driver, and
+    the jitted rows of toys: generate at a truth, fit free and at its POI."""
 
-    def nll(vec: Array, data: dict[str, Array], arrays: Any) -> Array:
+    def objective(vec: Array, data_and_arrays: Any) -> Array:
+        data, arrays = data_and_arrays
         args, kwargs = rebuild(arrays)
         conditioned = handlers.condition(model, data=data)
         return -log_likelihood(conditioned, structure, args, kwargs)(vec)
 
-    def held_fit(x0, lower, upper, fixed, data, arrays):  # type: ignore[no-untyped-def]
-        res = minimize(nll, x0, lower, upper, fixed.at[k].set(True), (data, arrays))
-        return res.x, res.fun, res.converged
-
     def toy(key, truth, lower, upper, fixed, arrays):  # type: ignore[no-untyped-def]
         args, kwargs = rebuild(arrays)
         data = pseudo_data(model, structure, key, truth, args, kwargs)
-        free = minimize(nll, truth, lower, upper, fixed, (data, arrays))
-        _, f_held, ok = held_fit(truth, lower, upper, fixed, data, arrays)
-        t = 2.0 * (f_held - jnp.minimum(free.fun, f_held))
-        return t, free.converged & ok
+        free = _batch.solve(objective, (data, arrays), truth, lower, upper, fixed)
+        held = _batch.solve(
+            objective, (data, arrays), truth, lower, upper, fixed.at[k].set(True)
+        )
+        f_free, f_held = free[1], held[1]
+        t = 2.0 * (f_held - jnp.minimum(f_free, f_held))
+        return t, (free[3] == SUCCESS) & (held[3] == SUCCESS)
 
-    rows = (0, None, None, None, None, None)
-    profile_rows = jax.jit(jax.vmap(held_fit, in_axes=rows))
     toy_rows = jax.jit(jax.vmap(toy, in_axes=(0, 0, None, None, None, None)))
-    return profile_rows, toy_rows
+    return objective, toy_rows
 
 
 def _run_rows(
