@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as npd
 
-from hepprob._program_cache import cached, split_arguments
+from hepprob._program_cache import cached, on_clear, split_arguments
 from hepprob._typing import Array, ArrayLike
 from hepprob.errors import DataError, ParameterError
 from hepprob.model import (
@@ -220,6 +220,7 @@ def _check_errors(errors: str) -> None:
         raise ParameterError(msg)
 
 
+@on_clear
 @functools.lru_cache(maxsize=64)
 def _weighted_model(model: Callable[..., Any]) -> Callable[..., Any]:
     """``model`` taking its sites' weights as one more keyword (one per model, so
