@@ -150,3 +150,19 @@ def test_scan_patchset_signature():
     assert a.logpdf_kernel() is b.logpdf_kernel()  # one program per structure
     assert callable(a.expected_kernel())
     assert isinstance(a.arrays, dict)
+
+
+def test_second_round_signatures_of_intervals_weights_sweights_contours():
+    fit = inspect.signature(hepprob.fit).parameters
+    assert fit["weights"].default is None
+    assert fit["errors"].default == "hesse"
+    interval = inspect.signature(hepprob.infer.interval).parameters
+    assert list(interval)[:2] == ["model", "model_args"]
+    assert interval["poi"].default == "mu"
+    assert interval["cl"].default == 0.68
+    assert interval["method"].default == "profile"
+    sweights = inspect.signature(hepprob.infer.sweights).parameters
+    assert list(sweights)[:4] == ["result", "model", "data", "yields"]
+    contour = inspect.signature(hepprob.infer.FitResult.contour).parameters
+    assert list(contour)[:5] == ["self", "x", "y", "cl", "points"]
+    assert contour["cl"].default == 0.68
