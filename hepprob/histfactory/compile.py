@@ -145,16 +145,23 @@ class CompiledSpec:
 
 
 def compile_spec(
-    spec: Mapping[str, Any], modifier_settings: Mapping[str, Any] | None = None
+    spec: Mapping[str, Any],
+    modifier_settings: Mapping[str, Any] | None = None,
+    *,
+    checked: dict[int, Any] | None = None,
 ) -> CompiledSpec:
     """Check ``{"channels": [...], "parameters": [...]}`` and stack it into arrays.
+
+    ``checked``: a dict kept across calls that reuses the checked form of
+    sample dicts seen before (the same objects, e.g. the background samples
+    shared by every patched spec of a patchset scan).
 
     Raises:
         SpecError: naming the JSON path at fault (unknown modifier type, data of
             the wrong length, conflicting parameter definitions, ...).
     """
     settings = _settings(modifier_settings)
-    channels = _channels(spec)
+    channels = _channels(spec, checked)
     chan_names = sorted(channels)
     sample_names = sorted({s for ch in channels.values() for s in ch["samples"]})
     nbins = {c: channels[c]["nbins"] for c in chan_names}
@@ -277,7 +284,9 @@ def _settings(modifier_settings: Mapping[str, Any] | None) -> dict[str, dict[str
     return out
 
 
-def _channels(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _channels(
+    spec: Mapping[str, Any], checked: dict[int, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """Structural checks; ``{channel: {"nbins", "samples": {s: {"data", "mods"}}}}``."""
     if not isinstance(spec, Mapping) or "channels" not in spec:
         msg = 'a model spec is a dict {"channels": [...], "parameters": [...]}'
@@ -313,6 +322,10 @@ def _channels(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             if smp["name"] in smap:
                 msg = f"duplicate sample name {smp['name']!r} in channel {ch['name']!r}"
                 raise SpecError(msg, f"{spath}.name")
+            seen = None if checked is None else checked.get(id(smp))
+            if seen is not None and seen[0] is smp and seen[1]["data"].size == nb:
+                smap[smp["name"]] = seen[1]
+                continue
             data = check_vector(smp.get("data"), nb, f"{spath}.data", "sample data")
             mods: dict[tuple[str, str], tuple[str, Any]] = {}
             mlist = smp.get("modifiers", [])
@@ -338,6 +351,8 @@ def _channels(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 parsed = impl.check_data(mod.get("data"), data, f"{mpath}.data")
                 mods[key] = (mpath, parsed)
             smap[smp["name"]] = {"data": data, "mods": mods, "path": spath}
+            if checked is not None:  # holds smp: its id stays valid
+                checked[id(smp)] = (smp, smap[smp["name"]])
         out[ch["name"]] = {"nbins": nb, "samples": smap}
     return out
 

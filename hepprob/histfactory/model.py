@@ -198,6 +198,8 @@ class Model:
             multivariate Gaussian.
         regularisation: :class:`~hepprob.histfactory.modifiers.regularisation.Tikhonov`
             penalties (counted in ``constraint_model.logpdf`` and ``logpdf``).
+        checked: a dict shared by models built from one workspace: samples
+            checked once are not checked again (patchset scans).
 
     Raises:
         SpecError: the spec is invalid (the message names the JSON path).
@@ -227,11 +229,12 @@ class Model:
         eft: Sequence[EFTMorphing] | None = None,
         correlations: Mapping[Sequence[str], ArrayLike] | None = None,
         regularisation: Tikhonov | Sequence[Tikhonov] | None = None,
+        checked: dict[int, Any] | None = None,
     ) -> None:
         if validate:
             _validate(spec)
         self.spec = spec
-        compiled = compile_spec(spec, modifier_settings)
+        compiled = compile_spec(spec, modifier_settings, checked=checked)
         self._nbase = compiled.npars
         self.compiled = _with_extra_parameters(compiled, extra_parameters)
         self.config = ModelConfig(self.compiled, poi_name)

@@ -173,11 +173,10 @@ def scan_patchset(
     ps.verify(ws)
     chosen = _choose(ps, patches)
     models, main = [], []
+    build = _Builder(ws, measurement_name)
     with _progress.progress(total=len(chosen), desc="models", show=progress) as bar:
         for patch in chosen:
-            model = ws.model(
-                patches=[patch.patch], measurement_name=measurement_name, validate=False
-            )
+            model = build(patch.patch)
             models.append(model)
             main.append(ws.data(model, include_auxdata=False))
             bar.update(1)
@@ -299,6 +298,53 @@ def _cls_rows(job: _Payload, rows: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+class _Builder:
+    """Patched models of one workspace, cheaply: a patch that only adds samples
+    is applied without copying the workspace, and the background samples are
+    checked once for all patches (``Model(checked=...)``)."""
+
+    def __init__(self, ws: Any, measurement_name: str | None) -> None:
+        self.ws, self.measurement = ws, measurement_name
+        meas = ws.get_measurement(measurement_name)
+        self.poi = meas["config"]["poi"]
+        self.parameters = meas["config"]["parameters"]
+        self.channels = ws.to_dict()["channels"]
+        self.checked: dict[int, Any] = {}
+
+    def __call__(self, ops: list[dict[str, Any]]) -> Any:
+        from hepprob.histfactory import Model
+
+        channels = self._added(ops)
+        if channels is None:  # any other patch: the general path
+            spec = self.ws.model_spec([ops], self.measurement)
+        else:
+            spec = {"channels": channels, "parameters": self.parameters}
+        return Model(spec, poi_name=self.poi, validate=False, checked=self.checked)
+
+    def _added(self, ops: list[dict[str, Any]]) -> list[Any] | None:
+        chans = [dict(c, samples=list(c["samples"])) for c in self.channels]
+        for op in ops:
+            parts = str(op.get("path", "")).split("/")
+            ok = (
+                op.get("op") == "add"
+                and len(parts) == 5
+                and parts[:2] == ["", "channels"]
+            )
+            if not ok or parts[3] != "samples" or not parts[2].isdigit():
+                return None
+            ci = int(parts[2])
+            if ci >= len(chans) or not isinstance(op.get("value"), dict):
+                return None
+            samples = chans[ci]["samples"]
+            if parts[4] == "-":
+                samples.append(op["value"])
+            elif parts[4].isdigit() and int(parts[4]) <= len(samples):
+                samples.insert(int(parts[4]), op["value"])
+            else:
+                return None
+        return chans
 
 
 def _load(cls: Any, source: Any) -> Any:
