@@ -38,6 +38,7 @@ __all__ = [
     "Reweight",
     "data_sites",
     "default_prior",
+    "entry_names",
     "is_extended",
     "log_likelihood",
     "observed_log_probs",
@@ -75,10 +76,8 @@ class ParamInfo:
 
     @property
     def flat_names(self) -> list[str]:
-        """Names of the scalar entries: ``name`` or ``name[i]`` (as pyhf)."""
-        if self.shape == ():
-            return [self.name]
-        return [f"{self.name}[{i}]" for i in range(self.size)]
+        """Names of the scalar entries (:func:`entry_names`)."""
+        return entry_names(self.name, self.shape)
 
     def differences(self, other: ParamInfo) -> list[str]:
         """How ``other`` (a second declaration of the same name) differs from this one."""
@@ -90,6 +89,15 @@ class ParamInfo:
             if not np.array_equal(mine, theirs):
                 out.append(f"{field} {_show(mine)} vs {_show(theirs)}")
         return out
+
+
+def entry_names(name: str, shape: tuple[int, ...]) -> list[str]:
+    """The one naming rule for the scalar entries of a parameter, row-major:
+    ``name`` (a scalar), ``name[i]`` (a vector, as pyhf), ``name[i,j]`` (a
+    matrix, and so on). Fit results, toys, scans and samples all use it."""
+    if not shape:
+        return [name]
+    return [f"{name}[{','.join(map(str, i))}]" for i in np.ndindex(*shape)]
 
 
 def _show(value: np.ndarray) -> str:

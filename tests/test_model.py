@@ -204,3 +204,22 @@ def test_shared_name_with_a_plain_site():
 
     with pytest.raises(ModelError, match=r"not a hepprob\.param"):
         ModelStructure.from_model(model, 0.0)
+
+
+def test_one_naming_rule_for_matrix_entries():
+    """Fits, toys and the model structure name entries alike: m[i,j] row-major."""
+
+    def matrix_model(x):
+        m = hepprob.param("m", np.zeros((2, 2)), -5.0, 5.0)
+        numpyro.sample("x", npd.Normal(m, 1.0).to_event(2), obs=x)
+
+    x = np.array([[0.1, 0.2], [0.3, 0.4]])
+    s = ModelStructure.from_model(matrix_model, x)
+    expected = ["m[0,0]", "m[0,1]", "m[1,0]", "m[1,1]"]
+    assert s.par_names == expected
+    res = hepprob.fit(matrix_model, x)
+    assert res.par_names == expected
+    np.testing.assert_allclose(res.x, x.ravel(), atol=1e-8)  # the MLE is x itself
+    toys = hepprob.toys(matrix_model, {"m": x}, 2, jax.random.PRNGKey(0), x)
+    assert toys.par_names == expected
+    assert s.index("m[1,0]") == 2

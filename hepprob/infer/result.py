@@ -16,6 +16,7 @@ from hepprob._typing import Array, ArrayLike
 from hepprob.errors import ConvergenceWarning, HepprobWarning, ParameterError
 from hepprob.infer import _batch
 from hepprob.infer.minimize import FitStatus
+from hepprob.model import entry_names
 
 __all__ = ["FitResult"]
 
@@ -38,11 +39,7 @@ class _Group:
 
     @property
     def flat_names(self) -> list[str]:
-        if not self.shape:
-            return [self.name]
-        return [
-            f"{self.name}[{','.join(map(str, i))}]" for i in np.ndindex(*self.shape)
-        ]
+        return entry_names(self.name, self.shape)
 
 
 class _Problem:
