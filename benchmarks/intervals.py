@@ -150,7 +150,9 @@ def main() -> None:
     result2 = hepprob.fit(peak, _peak_data(19))
     steady, _ = _timed(lambda: result2.contour("nsig", "m", cl=0.68, points=40))
     nll = hepprob.infer.nll(peak, x)
+    limits = list(zip(nll.lower, nll.upper, strict=True))
     m = iminuit.Minuit(nll, result.x, grad=nll.grad, name=nll.par_names)  # errordef 0.5
+    m.limits = limits
     m.migrad()
     t_mn, _ = _timed(lambda: m.mncontour("nsig", "m", cl=0.68, size=40))
     t_ex, _ = _timed(
@@ -176,6 +178,7 @@ def main() -> None:
         for u in nsig:
             for v in mean:
                 f = iminuit.Minuit(nll, result.x, grad=nll.grad, name=nll.par_names)
+                f.limits = limits
                 f.values["nsig"], f.values["m"] = u, v
                 f.fixed["nsig"] = f.fixed["m"] = True
                 f.migrad()
