@@ -128,9 +128,11 @@ def test_inference_data_groups_and_stats(conjugate):
 def test_prior_in_model_equals_prior_swap_and_seed_reproducible(conjugate):
     kwargs = {"num_warmup": 400, "num_samples": 600, "num_chains": 2, "seed": 1}
     idata = hepprob.mcmc(counting_gamma, np.array(N_OBS), progress_bar=False, **kwargs)
-    # same density, same seed, same (vectorised) chains: the same draws
+    # same density, same seed, same (vectorised) chains: the same draws, up to
+    # the rounding of two differently fused XLA programs carried through 1000
+    # NUTS steps (5e-9 relative on this CPU, also at the last landed commit)
     np.testing.assert_allclose(
-        idata.posterior["lam"].values, conjugate.posterior["lam"].values, rtol=1e-9
+        idata.posterior["lam"].values, conjugate.posterior["lam"].values, rtol=1e-7
     )
     _within_mcse(idata.posterior["lam"].values, POST.mean())
 
